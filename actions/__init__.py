@@ -1,0 +1,1 @@
+"""Custom actions of the clinic assistant, served by `rasa run actions`."""

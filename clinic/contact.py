@@ -1,0 +1,24 @@
+"""The clinic's contact details, read from domain/clinic.yml, where they are written once."""
+from functools import lru_cache
+from pathlib import Path
+from typing import Dict
+
+import yaml
+
+DOMAIN_FILE = Path(__file__).resolve().parent.parent / "domain" / "clinic.yml"
+
+
+@lru_cache(maxsize=1)
+def _slots() -> Dict[str, str]:
+    slots = yaml.safe_load(DOMAIN_FILE.read_text())["slots"]
+    return {name: slot["initial_value"] for name, slot in slots.items()}
+
+
+def clinic_phone() -> str:
+    """For people to read: (470) 299-1998."""
+    return _slots()["clinic_phone"]
+
+
+def clinic_phone_e164() -> str:
+    """For tel: links and payloads: +14702991998."""
+    return _slots()["clinic_phone_e164"]
