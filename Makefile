@@ -17,6 +17,7 @@ export HF_HUB_OFFLINE := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 export PYTHONPATH := $(CURDIR)
+export TQDM_DISABLE := 1
 
 .PHONY: help install train validate run shell test test-unit test-stories test-nlu test-e2e clean
 
@@ -37,11 +38,11 @@ $(SPACY_MODEL): $(BIN)/.installed clinic_nlu/spacy_pipeline.py
 train: $(MODEL)  ## train the model (only when data, domain, config or components changed)
 
 $(MODEL): $(BIN)/.installed $(SPACY_MODEL) $(TRAINING_INPUTS)
-	$(BIN)/rasa train --fixed-model-name clinic --out models
+	$(BIN)/rasa train --domain domain --fixed-model-name clinic --out models
 	@touch $@
 
 validate: install  ## check the training data: no errors, warnings or story/rule conflicts
-	$(BIN)/rasa data validate --fail-on-warnings
+	$(BIN)/rasa data validate --domain domain --fail-on-warnings
 
 run: train  ## start everything (action server, Rasa server); Ctrl-C stops it all
 	@$(BIN)/python -m stack.launch

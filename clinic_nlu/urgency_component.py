@@ -51,7 +51,7 @@ class UrgencyComponent(GraphComponent):
             # A mixed message's FAQ part is answered when its intent is at least this likely.
             "question_threshold": 0.2,
             # Must match the FallbackClassifier threshold in config.yml.
-            "fallback_threshold": 0.25,
+            "fallback_threshold": 0.35,
         }
 
     def __init__(self, config: Dict[Text, Any]) -> None:

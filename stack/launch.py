@@ -57,6 +57,7 @@ class Stack:
 
     rasa_port: int = 5005
     action_port: int = 5055
+    web_port: int = 8080
     log_dir: Path = ROOT / "logs"
     cors: str = "http://127.0.0.1:8080 http://localhost:8080"
     processes: Dict[str, subprocess.Popen] = field(default_factory=dict)
@@ -68,6 +69,10 @@ class Stack:
     @property
     def action_url(self) -> str:
         return f"http://127.0.0.1:{self.action_port}"
+
+    @property
+    def web_url(self) -> str:
+        return f"http://127.0.0.1:{self.web_port}"
 
     def start_actions(self) -> None:
         self._spawn(
@@ -91,10 +96,19 @@ class Stack:
         )
         wait_until_up(f"{self.rasa_url}/", process=self.processes["rasa"])
 
+    def start_web(self) -> None:
+        self._spawn(
+            "web",
+            [str(BIN / "python"), "-m", "web", "--port", str(self.web_port),
+             "--rasa-url", self.rasa_url],
+        )
+        wait_until_up(f"{self.web_url}/", process=self.processes["web"])
+
     def start(self) -> "Stack":
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.start_actions()
         self.start_rasa()
+        self.start_web()
         return self
 
     def stop(self) -> None:
@@ -129,6 +143,7 @@ def main() -> None:
         print(f"\nThe assistant is running.\n"
               f"  REST channel: POST {stack.rasa_url}/webhooks/rest/webhook "
               f'with {{"sender": "me", "message": "what is a pain pump?"}}\n'
+              f"  Chat on the clinic's page: {stack.web_url}/\n"
               f"  Logs: {stack.log_dir}/\n"
               f"Press Ctrl-C to stop everything.", flush=True)
         while all(p.poll() is None for p in stack.processes.values()):

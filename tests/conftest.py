@@ -15,7 +15,9 @@ from stack.launch import MODEL, Stack, free_port
 def stack():
     if not MODEL.exists():
         pytest.fail(f"{MODEL} is missing: run `make train` first")
-    servers = Stack(rasa_port=free_port(), action_port=free_port()).start()
+    web_port = free_port()  # the clinic's page; the Rasa server lets its origin in (CORS)
+    servers = Stack(rasa_port=free_port(), action_port=free_port(), web_port=web_port,
+                    cors=f"http://127.0.0.1:{web_port}").start()
     yield servers
     servers.stop()
 
