@@ -18,6 +18,9 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 export PYTHONPATH := $(CURDIR)
 export TQDM_DISABLE := 1
+# Used by endpoints.yml outside `make run` (which sets its own): `make shell`, `rasa` by hand.
+export ACTION_ENDPOINT_URL ?= http://127.0.0.1:5055/webhook
+export TRACKER_SQLITE_DB ?= $(CURDIR)/var/conversations.db
 
 .PHONY: help install train validate run shell test test-unit test-stories test-nlu test-e2e clean
 
@@ -48,8 +51,9 @@ run: train  ## start everything (action server, Rasa server); Ctrl-C stops it al
 	@$(BIN)/python -m stack.launch
 
 shell: train  ## chat in the terminal (starts the action server in the background)
+	@mkdir -p var
 	@$(BIN)/rasa run actions --port 5055 >/dev/null 2>&1 & pid=$$!; \
-	  trap "kill $$pid" EXIT; $(BIN)/rasa shell -m $(MODEL)
+	  trap "kill $$pid" EXIT; $(BIN)/rasa shell -m $(MODEL) --endpoints endpoints.yml
 
 test: validate train test-unit test-stories test-nlu test-e2e  ## everything CI runs
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional
 
+from stack import secrets
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = ROOT / ".venv" / "bin"
 MODEL = ROOT / "models" / "clinic.tar.gz"
@@ -59,6 +61,10 @@ class Stack:
     action_port: int = 5055
     web_port: int = 8080
     log_dir: Path = ROOT / "logs"
+    # Conversations (SQLite tracker store) live here, so a restart loses nothing.
+    data_dir: Path = ROOT / "var"
+    # RASA_AUTH_TOKEN and STAFF_PASSWORD (stack/secrets.py); tests pass their own.
+    secrets: Dict[str, str] = field(default_factory=dict)
     cors: str = "http://127.0.0.1:8080 http://localhost:8080"
     processes: Dict[str, subprocess.Popen] = field(default_factory=dict)
 
@@ -74,6 +80,19 @@ class Stack:
     def web_url(self) -> str:
         return f"http://127.0.0.1:{self.web_port}"
 
+    @property
+    def tracker_db(self) -> Path:
+        return self.data_dir / "conversations.db"
+
+    def env(self) -> Dict[str, str]:
+        """What every process gets: where the others are, where data goes, the secrets."""
+        return {
+            **base_env(),
+            **self.secrets,
+            "ACTION_ENDPOINT_URL": f"{self.action_url}/webhook",
+            "TRACKER_SQLITE_DB": str(self.tracker_db),
+        }
+
     def start_actions(self) -> None:
         self._spawn(
             "actions",
@@ -86,13 +105,13 @@ class Stack:
         self._stop("actions")
 
     def start_rasa(self) -> None:
-        endpoints = self.log_dir / f"endpoints-{self.rasa_port}.yml"
-        endpoints.write_text(f'action_endpoint:\n  url: "{self.action_url}/webhook"\n')
+        # The HTTP API is only ever on with a token (CVE-2024-49375: open model upload).
         self._spawn(
             "rasa",
             [str(BIN / "rasa"), "run", "--model", str(MODEL), "--port", str(self.rasa_port),
-             "--interface", "127.0.0.1", "--endpoints", str(endpoints),
-             "--credentials", str(ROOT / "credentials.yml"), "--cors", *self.cors.split()],
+             "--interface", "127.0.0.1", "--endpoints", str(ROOT / "endpoints.yml"),
+             "--credentials", str(ROOT / "credentials.yml"), "--cors", *self.cors.split(),
+             "--enable-api", "--auth-token", self.secrets["RASA_AUTH_TOKEN"]],
         )
         wait_until_up(f"{self.rasa_url}/", process=self.processes["rasa"])
 
@@ -106,6 +125,7 @@ class Stack:
 
     def start(self) -> "Stack":
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
         self.start_actions()
         self.start_rasa()
         self.start_web()
@@ -118,7 +138,7 @@ class Stack:
     def _spawn(self, name: str, command: List[str]) -> None:
         log = open(self.log_dir / f"{name}-{self.rasa_port}.log", "ab")
         self.processes[name] = subprocess.Popen(
-            command, cwd=ROOT, env=base_env(), stdout=log, stderr=subprocess.STDOUT,
+            command, cwd=ROOT, env=self.env(), stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,
         )
 
@@ -135,11 +155,16 @@ class Stack:
 
 
 def main() -> None:
-    stack = Stack()
+    values, new_password = secrets.load()
+    stack = Stack(secrets=values)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
-        print("Starting the action server and the Rasa server (about 20 s)...", flush=True)
+        print("Starting the action server, the Rasa server and the web server (about 30 s)...",
+              flush=True)
         stack.start()
+        if new_password:
+            print(f"\nA staff password was generated and saved in {secrets.secrets_file()}:\n"
+                  f"  {values['STAFF_PASSWORD']}", flush=True)
         print(f"\nThe assistant is running.\n"
               f"  REST channel: POST {stack.rasa_url}/webhooks/rest/webhook "
               f'with {{"sender": "me", "message": "what is a pain pump?"}}\n'

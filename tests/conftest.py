@@ -11,13 +11,18 @@ import requests
 from stack.launch import MODEL, Stack, free_port
 
 
+TEST_SECRETS = {"RASA_AUTH_TOKEN": f"test-token-{uuid.uuid4().hex}",
+                "STAFF_PASSWORD": f"test-password-{uuid.uuid4().hex}"}
+
+
 @pytest.fixture(scope="session")
-def stack():
+def stack(tmp_path_factory):
     if not MODEL.exists():
         pytest.fail(f"{MODEL} is missing: run `make train` first")
     web_port = free_port()  # the clinic's page; the Rasa server lets its origin in (CORS)
     servers = Stack(rasa_port=free_port(), action_port=free_port(), web_port=web_port,
-                    cors=f"http://127.0.0.1:{web_port}").start()
+                    cors=f"http://127.0.0.1:{web_port}", secrets=TEST_SECRETS,
+                    data_dir=tmp_path_factory.mktemp("var")).start()
     yield servers
     servers.stop()
 
