@@ -26,7 +26,7 @@ from rasa.shared.nlu.constants import (
 )
 from rasa.shared.nlu.training_data.message import Message
 
-from clinic_nlu.urgency_detector import UrgencyDetector
+from clinic_nlu.urgency_detector import Detection, UrgencyDetector
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +38,8 @@ LEVEL_INTENTS = {
 # Only the detector may decide these two; a classifier guess alone is not an escalation.
 DETECTOR_ONLY_INTENTS = {"report_emergency", "report_urgent"}
 NOT_A_QUESTION = set(LEVEL_INTENTS.values()) | {"nlu_fallback"}
+# Asking for a person is safe to act on from the classifier alone: it only gives the number.
+CLASSIFIER_HANDOFF = Detection(level="handoff", reason="ask_person")
 URGENCY_KEY = "urgency"
 
 
@@ -83,7 +85,9 @@ class UrgencyComponent(GraphComponent):
         ranking = self._ranking(message)
         if detection is None:
             self._veto_unconfirmed_urgency(message, ranking)
-            return
+            if (message.get(INTENT) or {}).get(INTENT_NAME_KEY) != LEVEL_INTENTS["handoff"]:
+                return
+            detection = CLASSIFIER_HANDOFF
         question = self._best_question(ranking)
         message.set(
             URGENCY_KEY,
