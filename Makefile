@@ -8,6 +8,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 MODEL := models/clinic.tar.gz
 SPACY_MODEL := .cache/spacy-en-lookup/config.cfg
+# default: one Rasa process, SQLite under var/; production: PostgreSQL, Redis, 2+ Rasa processes
+# behind nginx, settings from the environment or profiles/production.env (README "Production").
+PROFILE ?= default
 # Everything training reads: a change to any of it retrains, nothing else does.
 TRAINING_INPUTS := config.yml $(shell find domain data clinic_nlu -type f \( -name '*.yml' -o -name '*.py' \) 2>/dev/null)
 
@@ -25,9 +28,11 @@ export TRACKER_SQLITE_DB ?= $(CURDIR)/var/conversations.db
 .PHONY: help install train validate run shell test test-unit test-stories test-nlu test-e2e clean
 
 help:  ## list the commands
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 install: $(BIN)/.installed $(SPACY_MODEL)  ## create .venv and install the pinned packages
+	@grep -qs 'enabled: false' ~/.config/rasa/global.yml || $(BIN)/rasa telemetry disable >/dev/null
+	@$(NGINX_FOUND) || $(NGINX_INSTALL) || echo "nginx not installed: only the production profile needs it (make install-production)"
 
 $(BIN)/.installed: requirements.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -47,8 +52,8 @@ $(MODEL): $(BIN)/.installed $(SPACY_MODEL) $(TRAINING_INPUTS)
 validate: install  ## check the training data: no errors, warnings or story/rule conflicts
 	$(BIN)/rasa data validate --domain domain --fail-on-warnings
 
-run: train  ## start everything (action server, Rasa server); Ctrl-C stops it all
-	@$(BIN)/python -m stack.launch
+run: train $(if $(filter production,$(PROFILE)),install-production)  ## start everything (PROFILE=production: see README); Ctrl-C stops it all
+	@$(BIN)/python -m stack.launch --profile $(PROFILE)
 
 shell: train  ## chat in the terminal (starts the action server in the background)
 	@mkdir -p var
@@ -67,8 +72,31 @@ test-nlu: train  ## intent accuracy and macro F1 on the held-out set; fails belo
 	$(BIN)/rasa test nlu -m $(MODEL) --nlu tests/nlu/heldout.yml --out results/nlu >/dev/null
 	$(BIN)/python scripts/nlu_report.py results/nlu/intent_report.json --min-accuracy 0.90
 
-test-e2e: train  ## end-to-end tests through the REST channel against running servers
+test-e2e: train install-production  ## end-to-end tests through the REST channel against running servers
 	$(BIN)/python -m pytest tests/e2e -q
 
 clean:  ## remove the trained model and test results (keeps .venv)
 	rm -rf models results .cache
+
+try: train  ## ask every question of FILE=questions.txt (or a CSV with a question column); report in reports/
+	@test -n "$$FILE" || { echo 'Usage: make try FILE=questions.txt   (one question a line, or a CSV with a "question" column)'; exit 2; }
+	@$(BIN)/python scripts/try_questions.py "$$FILE"
+
+save-test: train  ## save a regression test: Q="..." INTENT=ask_trial, or Q="..." LEVEL=urgent
+	@$(BIN)/python scripts/save_test.py --question="$$Q" --intent="$$INTENT" --level="$$LEVEL"
+
+.PHONY: bench
+bench: train  ## benchmark: ours vs the stock `rasa init` bot (and production); bench/results.json
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+# The production profile's front (nginx-light from Debian), as root or through sudo.
+NGINX_FOUND := command -v nginx >/dev/null || test -x /usr/sbin/nginx
+NGINX_INSTALL := { $(if $(filter 0,$(shell id -u)),,sudo -n) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(if $(filter 0,$(shell id -u)),,sudo -n) apt-get install -y -qq nginx-light >/dev/null; }
+
+.PHONY: install-production purge
+install-production: install  ## what the production profile needs besides .venv: nginx (apt-get)
+	@$(NGINX_FOUND) || $(NGINX_INSTALL)
+
+purge: install  ## delete conversations older than DAYS=N days (PROFILE=production: in PostgreSQL)
+	@test -n "$(DAYS)" || { echo 'Usage: make purge DAYS=30 [PROFILE=production]'; exit 2; }
+	@$(BIN)/python scripts/purge.py --days "$(DAYS)" --profile $(PROFILE)

@@ -2,7 +2,12 @@
 
 `make run` runs this module in the foreground; the end-to-end tests use `Stack` to start the
 same processes on free ports. One place knows how the servers are started.
+
+Two profiles: "default" (one Rasa process, conversations in SQLite under the data dir) and
+"production" (`make run PROFILE=production`: PostgreSQL and Redis, several Rasa processes
+behind one nginx address; stack/production.py).
 """
+import argparse
 import os
 import signal
 import socket
@@ -14,12 +19,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from stack import secrets
+from stack import production, secrets
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = ROOT / ".venv" / "bin"
 MODEL = ROOT / "models" / "clinic.tar.gz"
 STARTUP_TIMEOUT_S = 180
+# Rasa logs at INFO and above, without message text (tests/e2e/test_privacy.py).
+LOGGING_CONFIG = ROOT / "stack" / "logging.yml"
 
 
 def free_port() -> int:
@@ -67,10 +74,39 @@ class Stack:
     secrets: Dict[str, str] = field(default_factory=dict)
     cors: str = "http://127.0.0.1:8080 http://localhost:8080"
     processes: Dict[str, subprocess.Popen] = field(default_factory=dict)
+    # "default" or "production" (settings: stack/production.py). In production, rasa_port is
+    # nginx's public address in front of `rasa_workers` Rasa processes on `backend_ports`.
+    profile: str = "default"
+    rasa_workers: int = 1
+    settings: Dict[str, str] = field(default_factory=dict)
+    backend_ports: List[int] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.profile not in ("default", "production"):
+            raise ValueError(f"unknown profile {self.profile!r}")
+        if self.profile == "default" and self.rasa_workers != 1:
+            raise ValueError("the default profile runs one Rasa process (SQLite, in-memory "
+                             "locks); use the production profile for more")
+        if self.profile == "production":
+            self.backend_ports = self.backend_ports or [free_port() for _ in range(self.rasa_workers)]
+            self.rasa_workers = len(self.backend_ports)
+        else:
+            self.backend_ports = [self.rasa_port]
 
     @property
     def rasa_url(self) -> str:
+        """The public address: the REST channel (in production through nginx)."""
         return f"http://127.0.0.1:{self.rasa_port}"
+
+    @property
+    def backend_urls(self) -> List[str]:
+        """Each Rasa process's own address (in production internal: the HTTP API is there)."""
+        return [f"http://127.0.0.1:{port}" for port in self.backend_ports]
+
+    @property
+    def rasa_api_url(self) -> str:
+        """Where the token-guarded HTTP API answers (not through the public nginx address)."""
+        return self.backend_urls[0]
 
     @property
     def action_url(self) -> str:
@@ -89,9 +125,18 @@ class Stack:
         return {
             **base_env(),
             **self.secrets,
+            **self.settings,
             "ACTION_ENDPOINT_URL": f"{self.action_url}/webhook",
             "TRACKER_SQLITE_DB": str(self.tracker_db),
+            # Sanic answers a larger request body with 413 (nginx does too, in production),
+            # and writes no access log (URLs can hold the API token).
+            "SANIC_REQUEST_MAX_SIZE": str(production.REQUEST_MAX_BYTES),
+            "SANIC_ACCESS_LOG": "false",
         }
+
+    @property
+    def endpoints(self) -> Path:
+        return production.ENDPOINTS if self.profile == "production" else ROOT / "endpoints.yml"
 
     def start_actions(self) -> None:
         self._spawn(
@@ -104,16 +149,40 @@ class Stack:
     def stop_actions(self) -> None:
         self._stop("actions")
 
-    def start_rasa(self) -> None:
-        # The HTTP API is only ever on with a token (CVE-2024-49375: open model upload).
-        self._spawn(
-            "rasa",
-            [str(BIN / "rasa"), "run", "--model", str(MODEL), "--port", str(self.rasa_port),
-             "--interface", "127.0.0.1", "--endpoints", str(ROOT / "endpoints.yml"),
-             "--credentials", str(ROOT / "credentials.yml"), "--cors", *self.cors.split(),
-             "--enable-api", "--auth-token", self.secrets["RASA_AUTH_TOKEN"]],
-        )
-        wait_until_up(f"{self.rasa_url}/", process=self.processes["rasa"])
+    def _rasa_names(self) -> List[str]:
+        if self.profile == "default":
+            return ["rasa"]
+        return [f"rasa-{i + 1}" for i in range(self.rasa_workers)]
+
+    def start_rasa(self, index: Optional[int] = None) -> None:
+        """Starts the Rasa process(es) (one after another: they create the tables)."""
+        names = self._rasa_names()
+        for i in ([index] if index is not None else range(len(names))):
+            port = self.backend_ports[i]
+            # The HTTP API is only ever on with a token (CVE-2024-49375: open model upload).
+            self._spawn(
+                names[i],
+                [str(BIN / "rasa"), "run", "--model", str(MODEL), "--port", str(port),
+                 "--interface", "127.0.0.1", "--endpoints", str(self.endpoints),
+                 "--credentials", str(ROOT / "credentials.yml"), "--cors", *self.cors.split(),
+                 "--enable-api", "--auth-token", self.secrets["RASA_AUTH_TOKEN"],
+                 "--logging-config-file", str(LOGGING_CONFIG)],
+            )
+            wait_until_up(f"http://127.0.0.1:{port}/", process=self.processes[names[i]])
+
+    def stop_rasa(self, index: Optional[int] = None) -> None:
+        names = self._rasa_names()
+        for name in ([names[index]] if index is not None else names):
+            self._stop(name)
+
+    def start_front(self) -> None:
+        """Production: nginx on the public address, round robin over the Rasa processes."""
+        config = production.write_nginx_config(self.rasa_port, self.backend_ports,
+                                               self.log_dir, self.data_dir)
+        self._spawn("front", [production.nginx_binary(), "-p", str(self.data_dir),
+                              "-c", str(config),
+                              "-e", str(self.log_dir / f"front-{self.rasa_port}-error.log")])
+        wait_until_up(f"{self.rasa_url}/", process=self.processes["front"])
 
     def start_web(self) -> None:
         self._spawn(
@@ -126,8 +195,12 @@ class Stack:
     def start(self) -> "Stack":
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        if self.profile == "production":
+            production.check_services(self.settings)
         self.start_actions()
         self.start_rasa()
+        if self.profile == "production":
+            self.start_front()
         self.start_web()
         return self
 
@@ -155,11 +228,23 @@ class Stack:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m stack.launch", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--profile", choices=("default", "production"), default="default")
+    parser.add_argument("--env-file", type=Path, default=None,
+                        help="production settings (default profiles/production.env)")
+    args = parser.parse_args()
     values, new_password = secrets.load()
-    stack = Stack(secrets=values)
+    if args.profile == "production":
+        settings = production.load_settings(args.env_file)
+        stack = Stack(secrets=values, profile="production", settings=settings,
+                      rasa_workers=max(2, int(settings["RASA_WORKERS"])))
+    else:
+        stack = Stack(secrets=values)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
-        print("Starting the action server, the Rasa server and the web server (about 30 s)...",
+        print(f"Starting the action server, {stack.rasa_workers} Rasa server process(es) and the "
+              f"web server ({stack.profile} profile, about {30 * stack.rasa_workers} s)...",
               flush=True)
         stack.start()
         if new_password:
@@ -169,6 +254,7 @@ def main() -> None:
               f"  REST channel: POST {stack.rasa_url}/webhooks/rest/webhook "
               f'with {{"sender": "me", "message": "what is a pain pump?"}}\n'
               f"  Chat on the clinic's page: {stack.web_url}/\n"
+              f"  HTTP API (token, internal): {', '.join(stack.backend_urls)}\n"
               f"  Logs: {stack.log_dir}/\n"
               f"Press Ctrl-C to stop everything.", flush=True)
         while all(p.poll() is None for p in stack.processes.values()):

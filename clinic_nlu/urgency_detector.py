@@ -1,0 +1,588 @@
+"""Rule-based detector of PRESENT urgent problems in a visitor's message.
+
+All words and patterns live in urgency_patterns.yml (see its header for the pattern syntax and
+the scope rules); this module compiles them into one spaCy Matcher and applies them:
+
+1. The message's tokens (a Doc is used as it is tokenized, never re-tokenized) are copied,
+   lower-cased and lightly normalized (letter runs, "beepin" -> "beeping", one-edit typos of
+   pattern words), into a Doc of the detector's own pipeline, which the lookup lemmatizer fills.
+   So a Doc from any copy of the pipeline (another Vocab) works the same as a string.
+2. The Matcher finds reason patterns and scope cues; the message is split into clauses.
+3. A reason match counts unless a scope rule suppresses it (negation, hypothetical, general
+   question, past, chronic, resolved); all_of rules need every group to count somewhere.
+4. The highest level found wins: emergency > urgent > handoff.
+
+Pure Python + spaCy; no Rasa import (clinic_nlu/urgency_component.py wraps it for Rasa).
+"""
+import bisect
+import itertools
+import logging
+import re
+import unicodedata
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple, Union
+
+import yaml
+from spacy.language import Language
+from spacy.matcher import Matcher
+from spacy.tokens import Doc
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_PATTERNS = Path(__file__).with_name("urgency_patterns.yml")
+LEVELS = ("emergency", "urgent", "handoff")
+LEVEL_RANK = {level: rank for rank, level in enumerate(LEVELS)}
+SCOPES = ("negation", "hypothetical", "general", "past", "past_recent", "chronic",
+          "candidacy", "resolved")
+# Scope cue lists of the patterns file that are compiled into the Matcher.
+CUE_LISTS = ("negation", "negation_exceptions", "hypothetical", "general",
+             "present_statement", "overrides_strong", "overrides_aspect", "overrides_chronic",
+             "past", "past_recent", "chronic", "candidacy", "resolved", "resolved_weak",
+             "resolved_exceptions", "relapse")
+SENTENCE_PUNCT = {".", "!", "?", ";", ":", ",", "…", "..", "...", "?!", "!?", "(", ")",
+                  "[", "]", "/", "|", "•", "*", '"', "“", "”"}
+MAX_CHARS = 200_000          # longer input is cut (never an exception)
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\ufeff]")
+_RUNS = re.compile(r"(\w)\1{2,}")
+
+
+@dataclass(frozen=True)
+class Detection:
+    level: str   # "emergency" | "urgent" | "handoff"
+    reason: str  # a reason code from the patterns file
+
+
+@dataclass
+class _Group:
+    key: str
+    context: bool
+
+
+@dataclass
+class _Rule:
+    groups: List[_Group]          # one group: any match fires; several: all_of
+    whole_message: Set[Tuple[str, ...]]
+
+
+@dataclass
+class _Reason:
+    name: str
+    level: str
+    rules: List[_Rule]
+    ignore: Set[str]
+    chronic_sensitive: bool
+    request_ok: bool
+    except_key: Optional[str]
+
+
+class PatternError(ValueError):
+    """The patterns file is malformed."""
+
+
+class UrgencyDetector:
+    def __init__(self, config: Dict[str, Any], nlp: Language) -> None:
+        self._nlp = nlp
+        self._lemmatizer = nlp.get_pipe("lemmatizer") if "lemmatizer" in nlp.pipe_names else None
+        table = None
+        if self._lemmatizer is not None and hasattr(self._lemmatizer, "lookups"):
+            try:
+                table = self._lemmatizer.lookups.get_table("lemma_lookup")
+            except KeyError:
+                table = None
+        self._lemma_table = table
+        self._config = config
+        settings = config.get("settings") or {}
+        self._neg_window = int(settings.get("negation_window", 5))
+        self._typo_min = int(settings.get("typo_min_length", 5))
+        self._typo_swap_min = int(settings.get("typo_transposition_min_length", 4))
+        self._words = {k: [str(w).lower() for w in v] for k, v in (config.get("words") or {}).items()}
+        self._macros = {k: [str(a) for a in v] for k, v in (config.get("macros") or {}).items()}
+        self._gap_stop = sorted({str(w).lower() for w in config.get("gap_stop") or []})
+        self._vocab_words: Set[str] = set()
+        self._matcher = Matcher(nlp.vocab)
+        self._key_names: Dict[int, str] = {}
+        self._compile_clauses(config.get("clauses") or {})
+        self._compile_scope(config.get("scope") or {})
+        cues = config.get("cues") or {}
+        self._cue_keys: Dict[str, str] = {}
+        for name, patterns in cues.items():
+            key = f"cue:{name}"
+            self._add(key, patterns)
+            self._cue_keys[name] = key
+        self._reasons: List[_Reason] = []
+        for name, spec in (config.get("reasons") or {}).items():
+            self._reasons.append(self._compile_reason(name, spec))
+        self._reasons.sort(key=lambda r: LEVEL_RANK[r.level])  # stable: file order within a level
+        self._known_words = self._build_known_words()
+        self._typo_index = self._build_typo_index()
+        self._norm_cache: Dict[str, str] = {}
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_yaml(cls, path: Path = DEFAULT_PATTERNS, nlp: Optional[Language] = None) -> "UrgencyDetector":
+        with open(path, encoding="utf-8") as handle:
+            config = yaml.safe_load(handle)
+        if nlp is None:
+            from clinic_nlu.spacy_pipeline import build
+
+            nlp = build()
+        return cls(config, nlp)
+
+    def _lemma(self, word: str) -> str:
+        if self._lemma_table is None:
+            return word
+        return self._lemma_table.get(word, word)
+
+    def _expand_words(self, spec: str) -> List[str]:
+        words: List[str] = []
+        for item in spec.split("|"):
+            if not item:
+                continue
+            if item.startswith("@"):
+                if item[1:] not in self._words:
+                    raise PatternError(f"unknown word list {item}")
+                words.extend(self._words[item[1:]])
+            else:
+                words.append(item.lower())
+        return words
+
+    def _expand_macros(self, pattern: str) -> List[str]:
+        tokens = pattern.split()
+        for i, tok in enumerate(tokens):
+            if tok.startswith("$"):
+                name = tok[1:]
+                if name not in self._macros:
+                    raise PatternError(f"unknown macro {tok} in {pattern!r}")
+                out: List[str] = []
+                for alt in self._macros[name]:
+                    out.extend(self._expand_macros(" ".join(tokens[:i] + [alt] + tokens[i + 1:])))
+                return out
+        return [pattern]
+
+    def _token_spec(self, tok: str) -> List[Dict[str, Any]]:
+        if tok.startswith("_") and tok[1:].isdigit():
+            gap = {"LOWER": {"NOT_IN": self._gap_stop}, "IS_PUNCT": False, "IS_SPACE": False, "OP": "?"}
+            return [dict(gap) for _ in range(int(tok[1:]))]
+        if tok == "*":
+            return [{"IS_PUNCT": False, "IS_SPACE": False}]
+        if tok == "#":
+            return [{"LIKE_NUM": True}]
+        if len(tok) > 2 and tok.startswith("/") and tok.endswith("/"):
+            return [{"LOWER": {"REGEX": tok[1:-1]}}]
+        optional = len(tok) > 1 and tok.endswith("?")
+        if optional:
+            tok = tok[:-1]
+        literal = tok.startswith("=")
+        if literal:
+            tok = tok[1:]
+        words = self._expand_words(tok)
+        if not words:
+            raise PatternError(f"empty token spec {tok!r}")
+        for word in words:
+            if word.isalpha():
+                self._vocab_words.add(word)
+        if literal:
+            spec: Dict[str, Any] = {"LOWER": {"IN": sorted(set(words))}}
+        else:
+            spec = {"LEMMA": {"IN": sorted(set(words) | {self._lemma(w) for w in words})}}
+        if optional:
+            spec["OP"] = "?"
+        return [spec]
+
+    def _compile_pattern(self, pattern: str) -> List[List[Dict[str, Any]]]:
+        if not isinstance(pattern, str) or not pattern.strip():
+            raise PatternError(f"bad pattern {pattern!r}")
+        compiled = []
+        for expanded in self._expand_macros(pattern):
+            tokens: List[Dict[str, Any]] = []
+            for tok in expanded.split():
+                tokens.extend(self._token_spec(tok))
+            # optional tokens at either end only widen the span: drop them
+            while tokens and tokens[0].get("OP") == "?":
+                tokens.pop(0)
+            while tokens and tokens[-1].get("OP") == "?":
+                tokens.pop()
+            if not tokens:
+                raise PatternError(f"pattern {pattern!r} has no required token")
+            compiled.append(tokens)
+        return compiled
+
+    def _add(self, key: str, patterns: Iterable[str]) -> None:
+        compiled = []
+        for pattern in patterns or []:
+            compiled.extend(self._compile_pattern(pattern))
+        if compiled:
+            self._matcher.add(key, compiled)
+            self._key_names[self._nlp.vocab.strings[key]] = key
+
+    def _phrase_tuple(self, phrase: Any) -> Tuple[str, ...]:
+        if isinstance(phrase, (list, tuple)):
+            words = [str(w).lower() for w in phrase]
+        else:
+            words = [t.lower_ for t in self._nlp.make_doc(str(phrase)) if not t.is_punct]
+        return tuple(words)
+
+    def _compile_clauses(self, clauses: Dict[str, Any]) -> None:
+        low = lambda key: {str(w).lower() for w in clauses.get(key) or []}
+        self._hard_breaks = low("hard_breaks")
+        self._and_words = low("and_words")
+        self._subject_starts = low("subject_starts")
+        self._soft_breaks = low("soft_breaks")
+        self._not_after = low("not_after")
+
+    def _compile_scope(self, scope: Dict[str, Any]) -> None:
+        for name in CUE_LISTS:
+            self._add(f"scope:{name}", scope.get(name) or [])
+        self._general_openers = {str(w).lower() for w in scope.get("general_openers") or []}
+        self._personal_openers = [self._phrase_tuple(p) for p in scope.get("personal_openers") or []]
+        self._request_openers = [self._phrase_tuple(p) for p in scope.get("request_openers") or []]
+        self._fillers = {str(w).lower() for w in scope.get("fillers") or []}
+
+    def _group(self, spec: Any, owner: str, index: str) -> _Group:
+        if isinstance(spec, str):
+            spec = {"patterns": [spec]}
+        if not isinstance(spec, dict):
+            raise PatternError(f"{owner}: bad group {spec!r}")
+        context = bool(spec.get("context", False))
+        if "cue" in spec:
+            if spec["cue"] not in self._cue_keys:
+                raise PatternError(f"{owner}: unknown cue {spec['cue']}")
+            return _Group(self._cue_keys[spec["cue"]], context)
+        key = f"reason:{owner}:{index}"
+        self._add(key, spec.get("patterns") or [])
+        if "except" in spec:
+            self._add(f"{key}:except", spec["except"])
+        return _Group(key, context)
+
+    def _compile_reason(self, name: str, spec: Dict[str, Any]) -> _Reason:
+        level = spec.get("level")
+        if level not in LEVEL_RANK:
+            raise PatternError(f"reason {name}: bad level {level!r}")
+        rules: List[_Rule] = []
+        except_patterns: List[str] = []
+        for r_index, rule in enumerate(spec.get("rules") or []):
+            except_patterns.extend(rule.get("except") or [])
+            if "whole_message" in rule:
+                phrases = {self._phrase_tuple(p) for p in rule["whole_message"]}
+                rules.append(_Rule([], phrases))
+            elif "all_of" in rule:
+                groups = [self._group(g, name, f"{r_index}.{g_index}")
+                          for g_index, g in enumerate(rule["all_of"])]
+                rules.append(_Rule(groups, set()))
+            else:
+                group = self._group({k: v for k, v in rule.items() if k != "except"}, name, str(r_index))
+                rules.append(_Rule([group], set()))
+        except_patterns.extend(spec.get("except") or [])
+        except_key = None
+        if except_patterns:
+            except_key = f"except:{name}"
+            self._add(except_key, except_patterns)
+        ignore = set(spec.get("ignore_scopes") or [])
+        unknown = ignore - set(SCOPES)
+        if unknown:
+            raise PatternError(f"reason {name}: unknown scopes {sorted(unknown)}")
+        return _Reason(name, level, rules, ignore, bool(spec.get("chronic_sensitive")),
+                       bool(spec.get("request_ok")), except_key)
+
+    def _build_known_words(self) -> Set[str]:
+        """Lemmas of the lookup table (its keys are hashed; `_is_known` checks those)."""
+        known = {str(w).lower() for w in self._nlp.Defaults.stop_words}
+        if self._lemma_table is not None:
+            known |= {str(v) for v in self._lemma_table.values()}
+        return known
+
+    def _is_known(self, word: str) -> bool:
+        return word in self._known_words or (self._lemma_table is not None and word in self._lemma_table)
+
+    def _build_typo_index(self) -> Dict[str, Set[str]]:
+        """Deletion index (one letter dropped) over the pattern vocabulary."""
+        index: Dict[str, Set[str]] = defaultdict(set)
+        for word in self._vocab_words:
+            if len(word) < self._typo_swap_min:
+                continue
+            index[word].add(word)
+            for i in range(len(word)):
+                index[word[:i] + word[i + 1:]].add(word)
+        return index
+
+    # ------------------------------------------------------------------ normalization
+    def _correct(self, word: str) -> str:
+        """One-edit typo of a pattern word -> that word; anything else is kept."""
+        if word in self._vocab_words or self._is_known(word) or not word.isalpha():
+            return word
+        candidates: Set[str] = set()
+        n = len(word)
+        if n >= self._typo_min:
+            candidates |= {w for w in self._typo_index.get(word, ()) if len(w) == n + 1}  # dropped letter
+            for i in range(n):
+                deleted = word[:i] + word[i + 1:]
+                if deleted in self._vocab_words and n - 1 >= self._typo_min:  # extra letter
+                    candidates.add(deleted)
+                candidates |= {w for w in self._typo_index.get(deleted, ())  # one letter changed
+                               if len(w) == n and sum(a != b for a, b in zip(w, word)) == 1}
+        if n >= self._typo_swap_min:
+            for i in range(n - 1):
+                swapped = word[:i] + word[i + 1] + word[i] + word[i + 2:]
+                if swapped in self._vocab_words:
+                    candidates.add(swapped)
+        if len(candidates) == 1:
+            return next(iter(candidates))
+        if len(candidates) > 1:  # ambiguous: only if all candidates share a lemma
+            lemmas = {self._lemma(c) for c in candidates}
+            if len(lemmas) == 1:
+                return sorted(candidates)[0]
+        return word
+
+    def _normalize(self, text: str) -> str:
+        cached = self._norm_cache.get(text)
+        if cached is not None:
+            return cached
+        word = text.lower().replace("’", "'").replace("‘", "'")
+        if word and not word.isspace():
+            if _RUNS.search(word):
+                two = _RUNS.sub(r"\1\1", word)
+                one = _RUNS.sub(r"\1", word)
+                word = one if (one in self._vocab_words or self._is_known(one)) and two not in self._vocab_words else two
+            if word.endswith("in") and len(word) >= 5 and word.isalpha() and word not in self._vocab_words:
+                ing = word + "g"
+                if ing in self._vocab_words or self._is_known(ing):
+                    word = ing
+            if len(word) >= self._typo_swap_min:
+                word = self._correct(word)
+        if len(self._norm_cache) > 50_000:
+            self._norm_cache.clear()
+        self._norm_cache[text] = word
+        return word
+
+    def _working_doc(self, text_or_doc: Union[str, Doc]) -> Doc:
+        if isinstance(text_or_doc, Doc):
+            pairs = [(t.text, bool(t.whitespace_)) for t in text_or_doc]
+        else:
+            text = _CONTROL.sub(" ", unicodedata.normalize("NFKC", text_or_doc)[:MAX_CHARS])
+            pairs = [(t.text, bool(t.whitespace_)) for t in self._nlp.make_doc(text)]
+        words, spaces = [], []
+        for text, space in pairs:
+            if not text:
+                continue
+            words.append(self._normalize(text))
+            spaces.append(space)
+        doc = Doc(self._nlp.vocab, words=words, spaces=spaces)
+        if self._lemmatizer is not None:
+            doc = self._lemmatizer(doc)
+        return doc
+
+    # ------------------------------------------------------------------ clauses
+    def _clauses(self, words: Sequence[str], punct: Sequence[bool]) -> List[int]:
+        """Clause index of every token."""
+        clause_of = [0] * len(words)
+        clause = 0
+        started = False   # the current clause has a word already
+        prev = ""
+        for i, word in enumerate(words):
+            boundary_token = (punct[i] and word in SENTENCE_PUNCT) or "\n" in word or word in self._hard_breaks
+            if boundary_token:
+                if started:
+                    clause += 1
+                    started = False
+                clause_of[i] = clause
+                prev = ""
+                continue
+            if punct[i] or word.isspace():
+                clause_of[i] = clause
+                continue
+            nxt = words[i + 1] if i + 1 < len(words) else ""
+            if started and word in self._and_words and nxt in self._subject_starts:
+                clause += 1
+                started = False
+                clause_of[i] = clause
+                prev = word
+                continue
+            if started and word in self._soft_breaks and prev and prev not in self._not_after:
+                clause += 1
+            clause_of[i] = clause
+            started = True
+            prev = word
+        return clause_of
+
+    # ------------------------------------------------------------------ detection
+    def detect(self, text_or_doc: Union[str, Doc]) -> Optional[Detection]:
+        """The highest-level present urgent problem in the message, or None."""
+        try:
+            if text_or_doc is None:
+                return None
+            if isinstance(text_or_doc, bytes):
+                text_or_doc = text_or_doc.decode("utf-8", "replace")
+            if not isinstance(text_or_doc, (str, Doc)):
+                text_or_doc = str(text_or_doc)
+            doc = self._working_doc(text_or_doc)
+            if len(doc) == 0:
+                return None
+            return self._detect(doc)
+        except Exception:  # never let odd input break the conversation
+            logger.exception("urgency detection failed")
+            return None
+
+    def explain(self, text: str) -> Dict[str, Any]:
+        """Debug view: normalized words, clauses, raw matches."""
+        doc = self._working_doc(text)
+        words = [t.text for t in doc]
+        clause_of = self._clauses(words, [t.is_punct for t in doc])
+        matches = [(self._key_names.get(k, k), s, e, doc[s:e].text) for k, s, e in self._matcher(doc)]
+        return {"words": words, "lemmas": [t.lemma_ for t in doc], "clauses": clause_of,
+                "matches": matches, "detection": self._detect(doc)}
+
+    def _detect(self, doc: Doc) -> Optional[Detection]:
+        words = [t.text for t in doc]
+        clause_of = self._clauses(words, [t.is_punct for t in doc])
+        by_key: Dict[str, List[Tuple[int, int]]] = defaultdict(list)
+        for match_id, start, end in self._matcher(doc):
+            by_key[self._key_names[match_id]].append((start, end))
+        ctx = _Context(self, doc, words, clause_of, by_key)
+        stripped = tuple(w for w, t in zip(words, doc) if not (t.is_punct or t.is_space))
+        for reason in self._reasons:
+            if self._fires(reason, ctx, stripped):
+                return Detection(reason.level, reason.name)
+        return None
+
+    def _fires(self, reason: _Reason, ctx: "_Context", stripped: Tuple[str, ...]) -> bool:
+        excepted = ctx.spans(reason.except_key) if reason.except_key else []
+        for rule in reason.rules:
+            if rule.whole_message and stripped in rule.whole_message:
+                return True
+            if not rule.groups:
+                continue
+            if all(self._group_holds(group, reason, ctx, excepted) for group in rule.groups):
+                return True
+        return False
+
+    def _group_holds(self, group: _Group, reason: _Reason, ctx: "_Context",
+                     excepted: List[Tuple[int, int]]) -> bool:
+        local_except = ctx.spans(f"{group.key}:except") + excepted
+        for start, end in ctx.spans(group.key):
+            if any(s < end and start < e for s, e in local_except):
+                continue
+            if group.context or ctx.in_scope(reason, start, end):
+                return True
+        return False
+
+
+class _Context:
+    """Cue positions and clause information of one message."""
+
+    def __init__(self, detector: UrgencyDetector, doc: Doc, words: List[str],
+                 clause_of: List[int], by_key: Dict[str, List[Tuple[int, int]]]) -> None:
+        self.d = detector
+        self.doc = doc
+        self.words = words
+        self.clause_of = clause_of
+        self.by_key = by_key
+        self.n_clauses = (clause_of[-1] + 1) if clause_of else 0
+        self._clause_start: Dict[int, int] = {}
+        for i, c in enumerate(clause_of):
+            self._clause_start.setdefault(c, i)
+        self._cache: Dict[str, Any] = {}
+        neg_exc = by_key.get("scope:negation_exceptions", [])
+        self.negations = sorted(
+            (s, e) for s, e in by_key.get("scope:negation", [])
+            if not any(xs <= s and e <= xe for xs, xe in neg_exc))
+        res_exc = by_key.get("scope:resolved_exceptions", [])
+        keep = lambda spans: sorted((s, e) for s, e in spans
+                                    if not any(xs <= s < xe for xs, xe in res_exc))
+        self.resolved = keep(by_key.get("scope:resolved", []))
+        self.resolved_weak = keep(by_key.get("scope:resolved_weak", []))
+
+    def spans(self, key: Optional[str]) -> List[Tuple[int, int]]:
+        return self.by_key.get(key, []) if key else []
+
+    def _in_clause(self, key: str, clause: int, start: int, end: int) -> List[Tuple[int, int]]:
+        """Cue spans of `key` in `clause` that do not overlap the match [start, end)."""
+        return [(s, e) for s, e in self.by_key.get(key, [])
+                if self.clause_of[s] == clause and (e <= start or s >= end)]
+
+    def _opener(self, clause: int) -> str:
+        """'personal', 'request', 'general' or '' for the words that start the clause."""
+        cached = self._cache.get(("opener", clause))
+        if cached is not None:
+            return cached
+        i = self._clause_start.get(clause, 0)
+        n = len(self.words)
+        while i < n and self.clause_of[i] == clause and (
+                self.words[i] in self.d._fillers or self.doc[i].is_punct or self.doc[i].is_space):
+            i += 1
+        head = []
+        j = i
+        while j < n and self.clause_of[j] == clause and len(head) < 6:
+            if not (self.doc[j].is_punct or self.doc[j].is_space):
+                head.append(self.words[j])
+            j += 1
+        head_t = tuple(head)
+        result = ""
+        if any(head_t[:len(p)] == p for p in self.d._personal_openers if p):
+            result = "personal"
+        elif any(head_t[:len(p)] == p for p in self.d._request_openers if p):
+            result = "request"
+        elif head_t and head_t[0] in self.d._general_openers:
+            result = "general"
+        self._cache[("opener", clause)] = result
+        return result
+
+    def _message_has(self, key: str) -> bool:
+        return bool(self.by_key.get(key))
+
+    def in_scope(self, reason: _Reason, start: int, end: int) -> bool:
+        clause = self.clause_of[start]
+        ignore = reason.ignore
+        has = lambda key: bool(self._in_clause(key, clause, start, end))
+        strong = has("scope:overrides_strong")
+
+        # negation: a cue right before the match, in the same clause
+        if "negation" not in ignore:
+            i = bisect.bisect_left(self.negations, (start - self.d._neg_window - 3, 0))
+            for s, e in self.negations[i:]:
+                if s >= start:
+                    break
+                if e <= start and start - e < self.d._neg_window and self.clause_of[s] == clause:
+                    return False
+
+        # hypothetical: a cue anywhere before the match in the clause
+        if "hypothetical" not in ignore and not strong:
+            if any(s < start for s, _ in self._in_clause("scope:hypothetical", clause, start, end)):
+                return False
+
+        # general question: an opener, or a general cue anywhere in the clause
+        if "general" not in ignore:
+            opener = self._opener(clause)
+            general = opener == "general" or (opener == "request" and not reason.request_ok)
+            general = general or has("scope:general")
+            if general and not (strong or has("scope:overrides_aspect")
+                                or has("scope:present_statement")):
+                return False
+
+        # past
+        past_keys = ["scope:past"] + ([] if "past_recent" in ignore else ["scope:past_recent"])
+        if "past" not in ignore and not strong and any(has(k) for k in past_keys):
+            return False
+
+        # chronic (clause) and candidacy (message)
+        chronic_override = has("scope:overrides_chronic")
+        if "chronic" not in ignore and has("scope:chronic") and not chronic_override:
+            return False
+        if (reason.chronic_sensitive and "candidacy" not in ignore
+                and self._message_has("scope:candidacy") and not chronic_override):
+            return False
+
+        # resolved: a resolution cue in this clause or the next, with no relapse after it
+        if "resolved" not in ignore:
+            for s, e in self.resolved:
+                c = self.clause_of[s]
+                if c in (clause, clause + 1) and (e <= start or s >= end):
+                    relapse = [rs for rs, _ in self.by_key.get("scope:relapse", [])
+                               if rs > e and self.clause_of[rs] > c]
+                    if not relapse:
+                        return False
+            for s, e in self.resolved_weak:
+                if self.clause_of[s] == clause and (e <= start or s >= end):
+                    return False
+        return True
