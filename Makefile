@@ -8,6 +8,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 MODEL := models/clinic.tar.gz
 SPACY_MODEL := .cache/spacy-en-lookup/config.cfg
+# The browser tests drive Debian's Chromium and scan pages with axe-core (npm, pinned).
+CHROMIUM := /usr/bin/chromium
+AXE := node_modules/axe-core/axe.min.js
 # default: one Rasa process, SQLite under var/; production: PostgreSQL, Redis, 2+ Rasa processes
 # behind nginx, settings from the environment or profiles/production.env (README "Production").
 PROFILE ?= default
@@ -30,7 +33,8 @@ export TRACKER_SQLITE_DB ?= $(CURDIR)/var/conversations.db
 help:  ## list the commands
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
-install: $(BIN)/.installed $(SPACY_MODEL)  ## create .venv and install the pinned packages
+install: $(BIN)/.installed $(SPACY_MODEL) $(AXE)  ## create .venv and install the pinned packages
+	@test -x $(CHROMIUM) || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
 	@grep -qs 'enabled: false' ~/.config/rasa/global.yml || $(BIN)/rasa telemetry disable >/dev/null
 	@$(NGINX_FOUND) || $(NGINX_INSTALL) || echo "nginx not installed: only the production profile needs it (make install-production)"
 
@@ -38,6 +42,10 @@ $(BIN)/.installed: requirements.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip==24.0"
 	$(BIN)/python -m pip install --quiet -r requirements.txt
+	@touch $@
+
+$(AXE): package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
 $(SPACY_MODEL): $(BIN)/.installed clinic_nlu/spacy_pipeline.py
@@ -72,8 +80,8 @@ test-nlu: train  ## intent accuracy and macro F1 on the held-out set; fails belo
 	$(BIN)/rasa test nlu -m $(MODEL) --nlu tests/nlu/heldout.yml --out results/nlu >/dev/null
 	$(BIN)/python scripts/nlu_report.py results/nlu/intent_report.json --min-accuracy 0.90
 
-test-e2e: train install-production  ## end-to-end tests through the REST channel against running servers
-	$(BIN)/python -m pytest tests/e2e -q
+test-e2e: train install-production  ## end-to-end and browser tests against running servers (one shared stack)
+	$(BIN)/python -m pytest tests/e2e tests/browser -q
 
 clean:  ## remove the trained model and test results (keeps .venv)
 	rm -rf models results .cache

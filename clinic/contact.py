@@ -15,10 +15,10 @@ def _slots() -> Dict[str, str]:
 
 
 def clinic_phone() -> str:
-    """For people to read: (470) 299-1998."""
+    """For people to read, as in replies."""
     return _slots()["clinic_phone"]
 
 
 def clinic_phone_e164() -> str:
-    """For tel: links and payloads: +14702991998."""
+    """In E.164 form, for tel: links and escalation payloads."""
     return _slots()["clinic_phone_e164"]

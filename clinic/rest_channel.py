@@ -35,7 +35,7 @@ class ClinicRestInput(InputChannel):
 
     def __init__(
         self,
-        max_message_chars: int = 5000,
+        max_message_chars: int = 10_000,
         max_sender_chars: int = 128,
         reply_timeout_s: float = 30.0,
     ) -> None:

@@ -1,13 +1,17 @@
 """Rule-based detector of PRESENT urgent problems in a visitor's message.
 
 All words and patterns live in urgency_patterns.yml (see its header for the pattern syntax and
-the scope rules); this module compiles them into one spaCy Matcher and applies them:
+the scope rules); this module compiles them into spaCy Matcher token patterns and applies them:
 
 1. The message's tokens (a Doc is used as it is tokenized, never re-tokenized) are copied,
    lower-cased and lightly normalized (letter runs, "beepin" -> "beeping", one-edit typos of
    pattern words), into a Doc of the detector's own pipeline, which the lookup lemmatizer fills.
    So a Doc from any copy of the pipeline (another Vocab) works the same as a string.
-2. The Matcher finds reason patterns and scope cues; the message is split into clauses.
+2. The patterns are matched on the token strings (LOWER / LEMMA) by `_PatternSet`, which gives
+   the same matches as spacy.matcher.Matcher with the same patterns (`spacy_matcher()` builds
+   one; a unit test compares them) but only tries a pattern where its first word occurs, so it
+   stays well under a millisecond: spaCy's Matcher calls a Python predicate per token for every
+   IN / NOT_IN set. Scope cues are found the same way; the message is split into clauses.
 3. A reason match counts unless a scope rule suppresses it (negation, hypothetical, general
    question, past, chronic, resolved); all_of rules need every group to count somewhere.
 4. The highest level found wins: emergency > urgent > handoff.
@@ -37,14 +41,15 @@ LEVEL_RANK = {level: rank for rank, level in enumerate(LEVELS)}
 SCOPES = ("negation", "hypothetical", "general", "past", "past_recent", "chronic",
           "candidacy", "resolved")
 # Scope cue lists of the patterns file that are compiled into the Matcher.
-CUE_LISTS = ("negation", "negation_exceptions", "hypothetical", "general",
-             "present_statement", "overrides_strong", "overrides_aspect", "overrides_chronic",
-             "past", "past_recent", "chronic", "candidacy", "resolved", "resolved_weak",
-             "resolved_exceptions", "relapse")
+# Each may have a "<name>_exceptions" list: a cue overlapping one of those does not count.
+CUE_LISTS = ("negation", "hypothetical", "general", "present_statement", "overrides_strong",
+             "overrides_aspect", "overrides_chronic", "past", "past_recent", "chronic",
+             "candidacy", "resolved", "resolved_weak", "relapse")
 SENTENCE_PUNCT = {".", "!", "?", ";", ":", ",", "…", "..", "...", "?!", "!?", "(", ")",
                   "[", "]", "/", "|", "•", "*", '"', "“", "”"}
 MAX_CHARS = 200_000          # longer input is cut (never an exception)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\ufeff]")
+_EMPTY: frozenset = frozenset()
 _RUNS = re.compile(r"(\w)\1{2,}")
 
 
@@ -99,10 +104,11 @@ class UrgencyDetector:
         self._typo_swap_min = int(settings.get("typo_transposition_min_length", 4))
         self._words = {k: [str(w).lower() for w in v] for k, v in (config.get("words") or {}).items()}
         self._macros = {k: [str(a) for a in v] for k, v in (config.get("macros") or {}).items()}
+        self._lemma_keep = {str(w).lower() for w in config.get("lemma_keep") or []}
+        self._whole_ignore = {str(w).lower() for w in config.get("whole_message_ignore") or []}
         self._gap_stop = sorted({str(w).lower() for w in config.get("gap_stop") or []})
         self._vocab_words: Set[str] = set()
-        self._matcher = Matcher(nlp.vocab)
-        self._key_names: Dict[int, str] = {}
+        self._patterns = _PatternSet()
         self._compile_clauses(config.get("clauses") or {})
         self._compile_scope(config.get("scope") or {})
         cues = config.get("cues") or {}
@@ -118,6 +124,7 @@ class UrgencyDetector:
         self._known_words = self._build_known_words()
         self._typo_index = self._build_typo_index()
         self._norm_cache: Dict[str, str] = {}
+        self._split_cache: Dict[str, List[str]] = {}
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -131,7 +138,7 @@ class UrgencyDetector:
         return cls(config, nlp)
 
     def _lemma(self, word: str) -> str:
-        if self._lemma_table is None:
+        if self._lemma_table is None or word in self._lemma_keep:
             return word
         return self._lemma_table.get(word, word)
 
@@ -213,9 +220,15 @@ class UrgencyDetector:
         compiled = []
         for pattern in patterns or []:
             compiled.extend(self._compile_pattern(pattern))
-        if compiled:
-            self._matcher.add(key, compiled)
-            self._key_names[self._nlp.vocab.strings[key]] = key
+        for tokens in compiled:
+            self._patterns.add(key, tokens)
+
+    def spacy_matcher(self, vocab=None) -> Matcher:
+        """A spacy.matcher.Matcher with every compiled pattern (match ids are the keys)."""
+        matcher = Matcher(vocab or self._nlp.vocab)
+        for key, patterns in self._patterns.by_key.items():
+            matcher.add(key, patterns)
+        return matcher
 
     def _phrase_tuple(self, phrase: Any) -> Tuple[str, ...]:
         if isinstance(phrase, (list, tuple)):
@@ -235,14 +248,14 @@ class UrgencyDetector:
     def _compile_scope(self, scope: Dict[str, Any]) -> None:
         for name in CUE_LISTS:
             self._add(f"scope:{name}", scope.get(name) or [])
+            self._add(f"scope:{name}_exceptions", scope.get(f"{name}_exceptions") or [])
         self._general_openers = {str(w).lower() for w in scope.get("general_openers") or []}
         self._personal_openers = [self._phrase_tuple(p) for p in scope.get("personal_openers") or []]
         self._request_openers = [self._phrase_tuple(p) for p in scope.get("request_openers") or []]
         self._fillers = {str(w).lower() for w in scope.get("fillers") or []}
+        self._list_continuers = {str(w).lower() for w in scope.get("list_continuers") or []}
 
     def _group(self, spec: Any, owner: str, index: str) -> _Group:
-        if isinstance(spec, str):
-            spec = {"patterns": [spec]}
         if not isinstance(spec, dict):
             raise PatternError(f"{owner}: bad group {spec!r}")
         context = bool(spec.get("context", False))
@@ -265,7 +278,8 @@ class UrgencyDetector:
         for r_index, rule in enumerate(spec.get("rules") or []):
             except_patterns.extend(rule.get("except") or [])
             if "whole_message" in rule:
-                phrases = {self._phrase_tuple(p) for p in rule["whole_message"]}
+                phrases = {tuple(w for w in self._phrase_tuple(p) if w not in self._whole_ignore)
+                           for p in rule["whole_message"]}
                 rules.append(_Rule([], phrases))
             elif "all_of" in rule:
                 groups = [self._group(g, name, f"{r_index}.{g_index}")
@@ -356,12 +370,32 @@ class UrgencyDetector:
         self._norm_cache[text] = word
         return word
 
+    def _split_token(self, text: str) -> List[str]:
+        """A token with capitals ("CAN'T", which the tokenizer does not split) is split the way
+        its lower-case form is; any other token is kept as it is."""
+        lower = text.lower()
+        if lower == text or len(text) > 40:
+            return [text]
+        pieces = self._split_cache.get(text)
+        if pieces is None:
+            pieces = [t.text for t in self._nlp.make_doc(lower)] or [text]
+            if len(self._split_cache) > 10_000:
+                self._split_cache.clear()
+            self._split_cache[text] = pieces
+        return pieces
+
     def _working_doc(self, text_or_doc: Union[str, Doc]) -> Doc:
+        """A lower-cased, normalized, lemmatized copy of the message in the detector's vocab.
+        A Doc keeps its tokenization (no re-tokenizing of the text)."""
+        pairs: List[Tuple[str, bool]] = []
         if isinstance(text_or_doc, Doc):
-            pairs = [(t.text, bool(t.whitespace_)) for t in text_or_doc]
+            for token in text_or_doc:
+                pieces = self._split_token(token.text)
+                pairs.extend((piece, False) for piece in pieces[:-1])
+                pairs.append((pieces[-1], bool(token.whitespace_)))
         else:
-            text = _CONTROL.sub(" ", unicodedata.normalize("NFKC", text_or_doc)[:MAX_CHARS])
-            pairs = [(t.text, bool(t.whitespace_)) for t in self._nlp.make_doc(text)]
+            text = _CONTROL.sub(" ", unicodedata.normalize("NFKC", text_or_doc[:MAX_CHARS]))
+            pairs = [(t.text, bool(t.whitespace_)) for t in self._nlp.make_doc(text.lower())]
         words, spaces = [], []
         for text, space in pairs:
             if not text:
@@ -371,13 +405,18 @@ class UrgencyDetector:
         doc = Doc(self._nlp.vocab, words=words, spaces=spaces)
         if self._lemmatizer is not None:
             doc = self._lemmatizer(doc)
+            for token in doc:
+                if token.lower_ in self._lemma_keep:
+                    token.lemma_ = token.lower_
         return doc
 
     # ------------------------------------------------------------------ clauses
-    def _clauses(self, words: Sequence[str], punct: Sequence[bool]) -> List[int]:
-        """Clause index of every token."""
+    def _clauses(self, words: Sequence[str], punct: Sequence[bool]) -> Tuple[List[int], List[int]]:
+        """Clause index of every token: with soft breaks, and with hard breaks only."""
         clause_of = [0] * len(words)
+        hard_of = [0] * len(words)
         clause = 0
+        hard = 0
         started = False   # the current clause has a word already
         prev = ""
         for i, word in enumerate(words):
@@ -385,26 +424,28 @@ class UrgencyDetector:
             if boundary_token:
                 if started:
                     clause += 1
+                    hard += 1
                     started = False
-                clause_of[i] = clause
+                clause_of[i], hard_of[i] = clause, hard
                 prev = ""
                 continue
             if punct[i] or word.isspace():
-                clause_of[i] = clause
+                clause_of[i], hard_of[i] = clause, hard
                 continue
             nxt = words[i + 1] if i + 1 < len(words) else ""
             if started and word in self._and_words and nxt in self._subject_starts:
                 clause += 1
+                hard += 1
                 started = False
-                clause_of[i] = clause
+                clause_of[i], hard_of[i] = clause, hard
                 prev = word
                 continue
             if started and word in self._soft_breaks and prev and prev not in self._not_after:
                 clause += 1
-            clause_of[i] = clause
+            clause_of[i], hard_of[i] = clause, hard
             started = True
             prev = word
-        return clause_of
+        return clause_of, hard_of
 
     # ------------------------------------------------------------------ detection
     def detect(self, text_or_doc: Union[str, Doc]) -> Optional[Detection]:
@@ -424,23 +465,25 @@ class UrgencyDetector:
             logger.exception("urgency detection failed")
             return None
 
+    def _match(self, doc: Doc) -> Dict[str, List[Tuple[int, int]]]:
+        return self._patterns.match(doc)
+
     def explain(self, text: str) -> Dict[str, Any]:
         """Debug view: normalized words, clauses, raw matches."""
         doc = self._working_doc(text)
         words = [t.text for t in doc]
-        clause_of = self._clauses(words, [t.is_punct for t in doc])
-        matches = [(self._key_names.get(k, k), s, e, doc[s:e].text) for k, s, e in self._matcher(doc)]
+        clause_of, _ = self._clauses(words, [t.is_punct for t in doc])
+        matches = [(k, s, e, doc[s:e].text) for k, spans in self._match(doc).items() for s, e in spans]
         return {"words": words, "lemmas": [t.lemma_ for t in doc], "clauses": clause_of,
                 "matches": matches, "detection": self._detect(doc)}
 
     def _detect(self, doc: Doc) -> Optional[Detection]:
         words = [t.text for t in doc]
-        clause_of = self._clauses(words, [t.is_punct for t in doc])
-        by_key: Dict[str, List[Tuple[int, int]]] = defaultdict(list)
-        for match_id, start, end in self._matcher(doc):
-            by_key[self._key_names[match_id]].append((start, end))
-        ctx = _Context(self, doc, words, clause_of, by_key)
-        stripped = tuple(w for w, t in zip(words, doc) if not (t.is_punct or t.is_space))
+        clause_of, hard_of = self._clauses(words, [t.is_punct for t in doc])
+        by_key = self._match(doc)
+        ctx = _Context(self, doc, words, clause_of, hard_of, by_key)
+        stripped = tuple(w for w, t in zip(words, doc)
+                         if not (t.is_punct or t.is_space or w in self._whole_ignore))
         for reason in self._reasons:
             if self._fires(reason, ctx, stripped):
                 return Detection(reason.level, reason.name)
@@ -472,34 +515,61 @@ class _Context:
     """Cue positions and clause information of one message."""
 
     def __init__(self, detector: UrgencyDetector, doc: Doc, words: List[str],
-                 clause_of: List[int], by_key: Dict[str, List[Tuple[int, int]]]) -> None:
+                 clause_of: List[int], hard_of: List[int],
+                 by_key: Dict[str, List[Tuple[int, int]]]) -> None:
         self.d = detector
         self.doc = doc
         self.words = words
         self.clause_of = clause_of
+        self.hard_of = hard_of
         self.by_key = by_key
         self.n_clauses = (clause_of[-1] + 1) if clause_of else 0
         self._clause_start: Dict[int, int] = {}
         for i, c in enumerate(clause_of):
             self._clause_start.setdefault(c, i)
         self._cache: Dict[str, Any] = {}
-        neg_exc = by_key.get("scope:negation_exceptions", [])
-        self.negations = sorted(
-            (s, e) for s, e in by_key.get("scope:negation", [])
-            if not any(xs <= s and e <= xe for xs, xe in neg_exc))
-        res_exc = by_key.get("scope:resolved_exceptions", [])
-        keep = lambda spans: sorted((s, e) for s, e in spans
-                                    if not any(xs <= s < xe for xs, xe in res_exc))
-        self.resolved = keep(by_key.get("scope:resolved", []))
-        self.resolved_weak = keep(by_key.get("scope:resolved_weak", []))
+        for name in CUE_LISTS:   # drop cues that overlap one of their exceptions
+            key = f"scope:{name}"
+            exceptions = by_key.get(f"{key}_exceptions")
+            if exceptions and key in by_key:
+                by_key[key] = [(s, e) for s, e in by_key[key]
+                               if not any(s < xe and xs < e for xs, xe in exceptions)]
+        self.negations = sorted(by_key.get("scope:negation", []))
+        self.resolved = sorted(by_key.get("scope:resolved", []))
+        self.resolved_weak = sorted(by_key.get("scope:resolved_weak", []))
+        self.negation_carried = self._negation_carried()
+
+    def _negation_carried(self) -> Set[int]:
+        """Clauses that continue a negated comma list: "no fever, chills, or redness"."""
+        words, doc, clause_of = self.words, self.doc, self.clause_of
+        negated = {clause_of[s] for s, _ in self.negations}
+        info: Dict[int, List[Any]] = {}   # clause -> [starts with a comma, words, first word]
+        for i, word in enumerate(words):
+            c = clause_of[i]
+            if c not in info:   # a clause's first token is the break that opened it
+                info[c] = [word == ",", 0, ""]
+            if not (doc[i].is_punct or doc[i].is_space):
+                if info[c][1] == 0:
+                    info[c][2] = word
+                info[c][1] += 1
+        carried: Set[int] = set()
+        for c in sorted(info):
+            comma, count, first = info[c]
+            listy = count <= 3 or first in self.d._list_continuers
+            if c > 0 and comma and listy and (c - 1 in negated or c - 1 in carried):
+                carried.add(c)
+        return carried
 
     def spans(self, key: Optional[str]) -> List[Tuple[int, int]]:
         return self.by_key.get(key, []) if key else []
 
-    def _in_clause(self, key: str, clause: int, start: int, end: int) -> List[Tuple[int, int]]:
-        """Cue spans of `key` in `clause` that do not overlap the match [start, end)."""
+    def _in_clause(self, key: str, clause: int, start: int, end: int,
+                   hard: bool = False) -> List[Tuple[int, int]]:
+        """Cue spans of `key` in `clause` (a hard clause if `hard`) not inside [start, end):
+        the words of the matched pattern itself are not cues ("pump isn't working")."""
+        clause_of = self.hard_of if hard else self.clause_of
         return [(s, e) for s, e in self.by_key.get(key, [])
-                if self.clause_of[s] == clause and (e <= start or s >= end)]
+                if clause_of[s] == clause and not (start <= s and e <= end)]
 
     def _opener(self, clause: int) -> str:
         """'personal', 'request', 'general' or '' for the words that start the clause."""
@@ -533,22 +603,28 @@ class _Context:
 
     def in_scope(self, reason: _Reason, start: int, end: int) -> bool:
         clause = self.clause_of[start]
+        hard = self.hard_of[start]
         ignore = reason.ignore
         has = lambda key: bool(self._in_clause(key, clause, start, end))
-        strong = has("scope:overrides_strong")
+        has_hard = lambda key: bool(self._in_clause(key, hard, start, end, hard=True))
+        strong = has_hard("scope:overrides_strong")
 
         # negation: a cue right before the match, in the same clause
         if "negation" not in ignore:
+            if clause in self.negation_carried:
+                return False
             i = bisect.bisect_left(self.negations, (start - self.d._neg_window - 3, 0))
             for s, e in self.negations[i:]:
                 if s >= start:
                     break
-                if e <= start and start - e < self.d._neg_window and self.clause_of[s] == clause:
+                if s < start and start - e < self.d._neg_window and self.clause_of[s] == clause:
                     return False
 
-        # hypothetical: a cue anywhere before the match in the clause
+        # hypothetical: a cue anywhere before the match in the clause, or inside it
+        # ("the pump will stop working")
         if "hypothetical" not in ignore and not strong:
-            if any(s < start for s, _ in self._in_clause("scope:hypothetical", clause, start, end)):
+            if any(s < end and self.hard_of[s] == hard
+                   for s, _ in self.by_key.get("scope:hypothetical", [])):
                 return False
 
         # general question: an opener, or a general cue anywhere in the clause
@@ -562,12 +638,12 @@ class _Context:
 
         # past
         past_keys = ["scope:past"] + ([] if "past_recent" in ignore else ["scope:past_recent"])
-        if "past" not in ignore and not strong and any(has(k) for k in past_keys):
+        if "past" not in ignore and not strong and any(has_hard(k) for k in past_keys):
             return False
 
         # chronic (clause) and candidacy (message)
-        chronic_override = has("scope:overrides_chronic")
-        if "chronic" not in ignore and has("scope:chronic") and not chronic_override:
+        chronic_override = has_hard("scope:overrides_chronic")
+        if "chronic" not in ignore and has_hard("scope:chronic") and not chronic_override:
             return False
         if (reason.chronic_sensitive and "candidacy" not in ignore
                 and self._message_has("scope:candidacy") and not chronic_override):
@@ -577,12 +653,105 @@ class _Context:
         if "resolved" not in ignore:
             for s, e in self.resolved:
                 c = self.clause_of[s]
-                if c in (clause, clause + 1) and (e <= start or s >= end):
+                if c in (clause, clause + 1) and not (start <= s and e <= end):
                     relapse = [rs for rs, _ in self.by_key.get("scope:relapse", [])
                                if rs > e and self.clause_of[rs] > c]
                     if not relapse:
                         return False
             for s, e in self.resolved_weak:
-                if self.clause_of[s] == clause and (e <= start or s >= end):
+                if self.clause_of[s] == clause and not (start <= s and e <= end):
                     return False
         return True
+
+
+class _PatternSet:
+    """Matches spaCy Matcher token patterns on token strings, like spacy.matcher.Matcher.
+
+    Supported token specs (all the compiler produces): LOWER / LEMMA as a string or
+    {IN: [...]} / {NOT_IN: [...]} / {REGEX: ...}, IS_PUNCT, IS_SPACE, LIKE_NUM, and OP "?".
+    A pattern is only tried at tokens that its first (required) token accepts.
+    """
+
+    _FIELDS = {"LOWER": 0, "LEMMA": 1, "IS_PUNCT": 2, "IS_SPACE": 3, "LIKE_NUM": 4}
+
+    def __init__(self) -> None:
+        self.by_key: Dict[str, List[List[Dict[str, Any]]]] = defaultdict(list)
+        self._first_index: Dict[Tuple[int, str], List[Tuple[str, tuple]]] = defaultdict(list)
+        self._unindexed: List[Tuple[str, tuple]] = []
+
+    def _constraint(self, attr: str, value: Any) -> tuple:
+        if attr not in self._FIELDS:
+            raise PatternError(f"unsupported attribute {attr}")
+        field = self._FIELDS[attr]
+        if isinstance(value, dict):
+            (op, arg), = value.items()
+            if op == "IN":
+                return ("in", field, frozenset(arg))
+            if op == "NOT_IN":
+                return ("not_in", field, frozenset(arg))
+            if op == "REGEX":
+                return ("regex", field, re.compile(arg))
+            raise PatternError(f"unsupported predicate {op}")
+        return ("eq", field, value)
+
+    def add(self, key: str, tokens: List[Dict[str, Any]]) -> None:
+        self.by_key[key].append(tokens)
+        compiled = []
+        for spec in tokens:
+            optional = spec.get("OP") == "?"
+            if "OP" in spec and not optional:
+                raise PatternError(f"unsupported OP {spec['OP']}")
+            checks = tuple(self._constraint(a, v) for a, v in spec.items() if a != "OP")
+            compiled.append((checks, optional))
+        pattern = (key, tuple(compiled))
+        first_checks = compiled[0][0]
+        for kind, field, arg in first_checks:
+            if kind == "in" and field in (0, 1):
+                for word in arg:
+                    self._first_index[(field, word)].append(pattern)
+                return
+            if kind == "eq" and field in (0, 1):
+                self._first_index[(field, arg)].append(pattern)
+                return
+        self._unindexed.append(pattern)
+
+    @staticmethod
+    def _ok(checks: tuple, features: tuple) -> bool:
+        for kind, field, arg in checks:
+            value = features[field]
+            if kind == "in":
+                if value not in arg:
+                    return False
+            elif kind == "not_in":
+                if value in arg:
+                    return False
+            elif kind == "eq":
+                if value != arg:
+                    return False
+            elif not arg.search(value):  # regex
+                return False
+        return True
+
+    def _ends(self, specs: tuple, features: List[tuple], start: int) -> Set[int]:
+        """All end positions of `specs` matched from token `start` (an NFA over positions)."""
+        n = len(features)
+        ok = self._ok
+        positions = {start}
+        for checks, optional in specs:
+            advanced = {j + 1 for j in positions if j < n and ok(checks, features[j])}
+            positions = (positions | advanced) if optional else advanced
+            if not positions:
+                break
+        return positions
+
+    def match(self, doc: Doc) -> Dict[str, List[Tuple[int, int]]]:
+        features = [(t.lower_, t.lemma_, t.is_punct, t.is_space, t.like_num) for t in doc]
+        found: Dict[str, Set[Tuple[int, int]]] = defaultdict(set)
+        index = self._first_index
+        for i, (lower, lemma, *_rest) in enumerate(features):
+            candidates = index.get((0, lower), []) + index.get((1, lemma), []) + self._unindexed
+            for key, specs in candidates:
+                for end in self._ends(specs, features, i):
+                    if end > i:
+                        found[key].add((i, end))
+        return {key: sorted(spans) for key, spans in found.items()}

@@ -34,7 +34,7 @@ def database_url(profile: str):
     if profile == "production":
         from stack import production
 
-        return production.tracker_db_url(production.load_settings())
+        return production.tracker_db_url(production.load_settings(names=production.TRACKER_SETTINGS))
     db = os.environ.get("TRACKER_SQLITE_DB") or str(ROOT / "var" / "conversations.db")
     return f"sqlite:///{db}"
 

@@ -25,20 +25,26 @@ from web import reply_check as rc  # noqa: E402
 
 
 def run(questions: List[str], rasa_url: str, token: str, out_dir: Path,
-        quiet: bool = False) -> tuple:
+        quiet: bool = False, api_url: Optional[str] = None) -> tuple:
     """Asks every question; returns (rows, csv_path, html_path)."""
 
+    tty = sys.stderr.isatty()
+
     def progress(done: int, total: int, row: dict) -> None:
-        if not quiet:
+        if quiet:
+            return
+        if tty:
             print(f"\r  {done}/{total} questions", end="", file=sys.stderr, flush=True)
+        elif done == total or done % 10 == 0:
+            print(f"  {done}/{total} questions", file=sys.stderr, flush=True)
 
     async def ask_all() -> list:
         async with aiohttp.ClientSession() as session:
-            return await rc.run_batch(rc.RasaClient(session, rasa_url, token), questions,
+            return await rc.run_batch(rc.RasaClient(session, rasa_url, token, api_url), questions,
                                       progress=progress)
 
     rows = asyncio.run(ask_all())
-    if not quiet:
+    if not quiet and tty:
         print(file=sys.stderr)
     csv_path, html_path = rc.write_reports(rows, out_dir)
     return rows, csv_path, html_path
@@ -51,6 +57,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--rasa-url", default=os.environ.get("RASA_URL") or None,
                         help="a running Rasa server (its token from RASA_AUTH_TOKEN or the secrets "
                              "file); default: start one for this run")
+    parser.add_argument("--rasa-api-url", default=os.environ.get("RASA_API_URL") or None,
+                        help="where that server's HTTP API answers, if not at --rasa-url "
+                             "(production: a Rasa process behind nginx)")
     parser.add_argument("--out-dir", type=Path, default=rc.REPORTS_DIR, help="default: reports/")
     args = parser.parse_args(argv)
 
@@ -70,7 +79,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     stack = None
     if args.rasa_url:
         token = os.environ.get("RASA_AUTH_TOKEN") or secrets.load()[0]["RASA_AUTH_TOKEN"]
-        rasa_url = args.rasa_url
+        rasa_url, api_url = args.rasa_url, args.rasa_api_url
     else:
         from stack.launch import Stack, free_port
         values, _ = secrets.load()
@@ -80,13 +89,13 @@ def main(argv: Optional[List[str]] = None) -> int:
         print("Starting the assistant for this run (about 30 s)...", file=sys.stderr, flush=True)
         stack.log_dir.mkdir(parents=True, exist_ok=True)
         stack.data_dir.mkdir(parents=True, exist_ok=True)
-        rasa_url = stack.rasa_url
+        rasa_url, api_url = stack.rasa_url, stack.rasa_api_url
     try:
         if stack is not None:
             stack.start_actions()
             stack.start_rasa()
         print(f"Asking {len(questions)} questions...", file=sys.stderr, flush=True)
-        rows, csv_path, html_path = run(questions, rasa_url, token, args.out_dir)
+        rows, csv_path, html_path = run(questions, rasa_url, token, args.out_dir, api_url=api_url)
     finally:
         if stack is not None:
             stack.stop()

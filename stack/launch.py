@@ -128,6 +128,8 @@ class Stack:
             **self.settings,
             "ACTION_ENDPOINT_URL": f"{self.action_url}/webhook",
             "TRACKER_SQLITE_DB": str(self.tracker_db),
+            # The staff pages' web server reaches the token-guarded HTTP API here (web/staff.py).
+            "RASA_API_URL": self.rasa_api_url,
             # Sanic answers a larger request body with 413 (nginx does too, in production),
             # and writes no access log (URLs can hold the API token).
             "SANIC_REQUEST_MAX_SIZE": str(production.REQUEST_MAX_BYTES),
@@ -139,10 +141,13 @@ class Stack:
         return production.ENDPOINTS if self.profile == "production" else ROOT / "endpoints.yml"
 
     def start_actions(self) -> None:
+        # The Rasa server posts whole conversations to the action server (not public): no limit.
+        env = {k: v for k, v in self.env().items() if k != "SANIC_REQUEST_MAX_SIZE"}
         self._spawn(
             "actions",
             [str(BIN / "rasa"), "run", "actions", "--port", str(self.action_port),
              "--actions", "actions"],
+            env=env,
         )
         wait_until_up(f"{self.action_url}/health", process=self.processes["actions"])
 
@@ -208,10 +213,10 @@ class Stack:
         for name in list(self.processes):
             self._stop(name)
 
-    def _spawn(self, name: str, command: List[str]) -> None:
+    def _spawn(self, name: str, command: List[str], env: Optional[Dict[str, str]] = None) -> None:
         log = open(self.log_dir / f"{name}-{self.rasa_port}.log", "ab")
         self.processes[name] = subprocess.Popen(
-            command, cwd=ROOT, env=self.env(), stdout=log, stderr=subprocess.STDOUT,
+            command, cwd=ROOT, env=env or self.env(), stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,
         )
 

@@ -36,9 +36,11 @@ SETTINGS: Dict[str, Optional[str]] = {
     "RASA_WORKERS": "2",
 }
 
-# The largest request body any public endpoint accepts (a chat message is at most 5000
-# characters: credentials.yml). Sanic (SANIC_REQUEST_MAX_SIZE) and nginx both enforce it.
-REQUEST_MAX_BYTES = 64 * 1024
+# The largest request body any endpoint accepts; Sanic (SANIC_REQUEST_MAX_SIZE) and nginx both
+# enforce it. A chat message has at most max_message_chars characters (credentials.yml), and a
+# client may send each as a 12-byte JSON escape ("\ud83d\ude00"): the limit leaves room for that
+# (tests/e2e/test_security.py checks it).
+REQUEST_MAX_BYTES = 128 * 1024
 
 
 def env_file() -> Path:
@@ -62,11 +64,18 @@ def read_env_file(path: Path) -> Dict[str, str]:
     return values
 
 
-def load_settings(path: Optional[Path] = None) -> Dict[str, str]:
-    """The production settings: the environment first, then the env file, then defaults."""
+TRACKER_SETTINGS = [name for name in SETTINGS if name.startswith("TRACKER_DB_")]
+
+
+def load_settings(path: Optional[Path] = None,
+                  names: Optional[List[str]] = None) -> Dict[str, str]:
+    """The production settings (or only `names`): the environment first, then the env file,
+    then the defaults."""
     from_file = read_env_file(path or env_file())
     settings, missing = {}, []
     for name, default in SETTINGS.items():
+        if names is not None and name not in names:
+            continue
         value = os.environ.get(name, from_file.get(name, default))
         if value is None:
             missing.append(name)

@@ -123,22 +123,28 @@ def new_sender() -> str:
 
 
 class RasaClient:
-    """The three calls, over an aiohttp session the caller owns. `token` is RASA_AUTH_TOKEN."""
+    """The three calls, over an aiohttp session the caller owns. `token` is RASA_AUTH_TOKEN.
+
+    `rasa_url` is where visitors' messages go (the REST channel; in production the public nginx
+    address), `api_url` where the token-guarded HTTP API answers (in production a Rasa process's
+    internal address: nginx does not pass the API on); by default the same."""
 
     def __init__(self, session: aiohttp.ClientSession, rasa_url: str, token: str,
-                 timeout_s: float = 45.0):
+                 api_url: Optional[str] = None, timeout_s: float = 45.0):
         if not token:
             raise RasaError("The Rasa API token (RASA_AUTH_TOKEN) is not set.")
         self.session = session
         self.rasa_url = rasa_url.rstrip("/")
+        self.api_url = (api_url or rasa_url).rstrip("/")
         self._token = token
         self.timeout = aiohttp.ClientTimeout(total=timeout_s)
 
     async def _call(self, what: str, method: str, path: str, *, token: bool,
                     body: Optional[dict] = None) -> Any:
         params = {"token": self._token} if token else None
+        base = self.api_url if token else self.rasa_url
         try:
-            async with self.session.request(method, self.rasa_url + path, params=params,
+            async with self.session.request(method, base + path, params=params,
                                             json=body, timeout=self.timeout) as response:
                 if response.status >= 400:
                     raise RasaError(f"The assistant answered {what} with HTTP {response.status}.")
@@ -300,11 +306,13 @@ async def check_question(client: RasaClient, question: str, sender: Optional[str
                     load_sources() if sources is None else sources)
 
 
-def ask_sync(rasa_url: str, token: str, question: str, sender: Optional[str] = None) -> Dict[str, Any]:
+def ask_sync(rasa_url: str, token: str, question: str, sender: Optional[str] = None,
+             api_url: Optional[str] = None) -> Dict[str, Any]:
     """check_question for synchronous callers (tests, scripts)."""
     async def run() -> Dict[str, Any]:
         async with aiohttp.ClientSession() as session:
-            return await check_question(RasaClient(session, rasa_url, token), question, sender)
+            return await check_question(RasaClient(session, rasa_url, token, api_url), question,
+                                        sender)
     return asyncio.run(run())
 
 
@@ -594,12 +602,20 @@ def _write_atomically(path: Path, text: str) -> None:
 # What visitors asked that the assistant could not answer (the tracker store)
 # ---------------------------------------------------------------------------------------------
 
-def tracker_db_url() -> Optional[str]:
-    """$TRACKER_DB_URL (any SQLAlchemy URL, e.g. PostgreSQL in production), else the SQLite
-    file $TRACKER_SQLITE_DB. None if neither is set."""
+def tracker_db_url() -> Any:
+    """Where the conversations are: $TRACKER_DB_URL (any SQLAlchemy URL); else the production
+    profile's PostgreSQL when its settings (TRACKER_DB_HOST, ...) are in the environment (the
+    launcher gives them to every process); else the SQLite file $TRACKER_SQLITE_DB. None if
+    none is set. A str, or an sqlalchemy URL object (never shown: it can hold a password)."""
     url = os.environ.get("TRACKER_DB_URL", "").strip()
     if url:
         return url
+    if os.environ.get("TRACKER_DB_HOST"):
+        from stack import production
+        try:
+            return production.tracker_db_url(os.environ)
+        except (KeyError, ValueError):
+            pass
     db = os.environ.get("TRACKER_SQLITE_DB", "").strip()
     return f"sqlite:///{db}" if db else None
 
@@ -622,14 +638,14 @@ class Unanswered:
 _ENGINES: Dict[str, Any] = {}
 
 
-def _engine(url: str):
+def _engine(url: Any):
     import sqlalchemy as sa
     if url not in _ENGINES:
         _ENGINES[url] = sa.create_engine(url, future=True, pool_pre_ping=True)
     return _ENGINES[url]
 
 
-def unanswered_messages(url: Optional[str] = None, threshold: Optional[float] = None,
+def unanswered_messages(url: Any = None, threshold: Optional[float] = None,
                         limit: int = 50, scan: int = 1000) -> List[Dict[str, Any]]:
     """Recent visitor messages that fell back (nlu_fallback, or an utter_no_info / utter_default
     reply) or whose intent confidence was below the fallback threshold; newest first. Staff test
@@ -639,7 +655,8 @@ def unanswered_messages(url: Optional[str] = None, threshold: Optional[float] = 
     url = url or tracker_db_url()
     if not url:
         return []
-    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).exists():
+    if isinstance(url, str) and url.startswith("sqlite:///") and \
+            not Path(url[len("sqlite:///"):]).exists():
         return []  # no conversation yet (and don't create an empty database)
     threshold = fallback_threshold() if threshold is None else threshold
     prefix = STAFF_SENDER_PREFIX + "%"

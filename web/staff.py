@@ -25,6 +25,7 @@ browser only ever talks to /staff/api/*. All /staff responses carry their own CS
 scripts or styles, connections to this server only) and are not cached.
 """
 import asyncio
+import csv
 import hashlib
 import hmac
 import html
@@ -44,7 +45,7 @@ import aiohttp
 from aiohttp import web
 
 from web import reply_check as rc
-from web.app import RASA_URL, TEMPLATES
+from web.app import RASA_URL, TEMPLATES, origin_of
 
 logger = logging.getLogger(__name__)
 
@@ -97,7 +98,9 @@ class StaffState:
     password: Optional[str]
     rasa_token: Optional[str]
     cases_file: Path
-    tracker_db_url: Optional[str]
+    tracker_db_url: Any
+    # The HTTP API's address when it is not the REST channel's (production: RASA_API_URL).
+    rasa_api_url: Optional[str] = None
     login_delay_s: float = LOGIN_DELAY_S
     key: bytes = field(default_factory=lambda: secrets.token_bytes(32))
     sessions: Dict[str, Session] = field(default_factory=dict)
@@ -166,7 +169,8 @@ class StaffState:
                      'the web server."}', content_type="application/json")
         if self.http is None:
             self.http = aiohttp.ClientSession()
-        return rc.RasaClient(self.http, request.app[RASA_URL], self.rasa_token)
+        return rc.RasaClient(self.http, request.app[RASA_URL], self.rasa_token,
+                             self.rasa_api_url)
 
 
 STAFF = web.AppKey("staff", StaffState)
@@ -430,9 +434,10 @@ async def start_batch(request: web.Request) -> web.Response:
         questions = rc.read_questions(data.decode("utf-8-sig"), filename)
     except UnicodeDecodeError:
         return _json_error(400, "The file must be plain text (UTF-8): .txt or .csv.")
-    except (ValueError, Exception) as error:  # noqa: BLE001 - csv errors too
-        return _json_error(400, str(error) if isinstance(error, ValueError)
-                           else "The file could not be read.")
+    except ValueError as error:
+        return _json_error(400, str(error))
+    except csv.Error:
+        return _json_error(400, "The CSV file could not be read.")
     if not questions:
         return _json_error(400, "The file has no questions.")
     sid = request["staff_sid"]
@@ -501,6 +506,7 @@ def state_from_env() -> StaffState:
         rasa_token=os.environ.get("RASA_AUTH_TOKEN") or None,
         cases_file=rc.cases_file(),
         tracker_db_url=rc.tracker_db_url(),
+        rasa_api_url=os.environ.get("RASA_API_URL") or None,
     )
 
 
@@ -516,6 +522,8 @@ async def _close_http(app: web.Application) -> None:
 
 def setup_staff(app: web.Application, state: Optional[StaffState] = None) -> None:
     app[STAFF] = state or state_from_env()
+    if app[STAFF].rasa_api_url:
+        origin_of(app[STAFF].rasa_api_url)  # an http(s) URL, or refuse to start
     app.middlewares.append(staff_guard)
     app.on_cleanup.append(_close_http)
     r = app.router

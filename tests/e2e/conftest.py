@@ -69,6 +69,24 @@ def ensure_services() -> None:
 
 
 @pytest.fixture(scope="session")
+def redis_service():
+    """Redis on 127.0.0.1:6379, started if it is down."""
+    _ensure("Redis", _redis_up, START_REDIS)
+    return dict(REDIS)
+
+
+@pytest.fixture(scope="session")
+def max_message_chars():
+    """The REST channel's limit on a message's length (credentials.yml)."""
+    import yaml
+
+    from stack.launch import ROOT
+
+    credentials = yaml.safe_load((ROOT / "credentials.yml").read_text())
+    return int(credentials["clinic.rest_channel.ClinicRestInput"]["max_message_chars"])
+
+
+@pytest.fixture(scope="session")
 def production_settings():
     """The production profile's settings for the local test services."""
     ensure_services()

@@ -22,14 +22,15 @@ def stored_user_texts(stack, sender):
     return [e.get("text") or "" for e in response.json()["events"] if e["event"] == "user"]
 
 
-def test_logs_hold_no_message_text(stack, chat):
+def test_logs_hold_no_message_text(stack, chat, max_message_chars):
     marker = f"zebra-marker-{uuid.uuid4().hex}"
     url = f"{stack.rasa_url}{WEBHOOK}"
     chat(f"what is the trial {marker}")
     chat(f"my husband is very drowsy since his refill and i cant wake him up {marker}")
     chat(f"can i talk to a nurse please {marker}")
     # failing validation: too long, a bad sender, not JSON
-    assert requests.post(url, json={"sender": chat.sender, "message": f"{marker} " + "x" * 6000},
+    too_long = f"{marker} " + "x" * max_message_chars
+    assert requests.post(url, json={"sender": chat.sender, "message": too_long},
                          timeout=30).status_code == 413
     assert requests.post(url, json={"sender": [marker], "message": marker},
                          timeout=30).status_code == 400
@@ -70,3 +71,27 @@ def test_the_global_rasa_config_does_not_enable_telemetry():
     if config.exists():
         metrics = (yaml.safe_load(config.read_text()) or {}).get("metrics") or {}
         assert metrics.get("enabled") is not True, f"telemetry is enabled in {config}"
+
+
+def test_debug_level_still_keeps_message_text_out(stack):
+    """Rasa logs the text at DEBUG; stack/logging.yml pins the loggers that do at INFO, so even
+    LOG_LEVEL=DEBUG (troubleshooting) does not log it. Checked the way `rasa run` applies it."""
+    from stack.launch import LOGGING_CONFIG
+
+    code = (
+        "import logging\n"
+        "from rasa.utils.common import configure_logging_and_warnings\n"
+        f"configure_logging_and_warnings(logging.DEBUG, {str(LOGGING_CONFIG)!r})\n"
+        "names = ['rasa.core.processor', 'rasa.core.policies.rule_policy', 'rasa.core.actions.action',\n"
+        "         'rasa.nlu.classifiers.fallback_classifier', 'rasa.shared.core.trackers',\n"
+        "         'rasa.core.tracker_store', 'rasa.server', 'clinic.rest_channel',\n"
+        "         'clinic_nlu.urgency_component']\n"
+        "print([n for n in names if logging.getLogger(n).isEnabledFor(logging.DEBUG)])\n"
+        "print(logging.getLogger('rasa').isEnabledFor(logging.DEBUG))\n"
+    )
+    result = subprocess.run([str(BIN / "python"), "-c", code], env=stack.env(), cwd=ROOT,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    leaking, rasa_debug = result.stdout.split("\n")[-3:-1]
+    assert rasa_debug == "True"  # the level did apply ...
+    assert leaking == "[]"       # ... but not to the loggers that see message text

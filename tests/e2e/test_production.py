@@ -93,17 +93,28 @@ def test_nothing_is_lost_under_concurrent_load(production):
 
 
 def test_simultaneous_messages_of_one_conversation_on_both_processes(production):
-    """The Redis lock store: two processes never interleave one conversation's messages."""
-    sender = f"same-{uuid.uuid4().hex[:12]}"
-    messages = [f"what is the trial {i}" for i in range(10)]
+    """The lock store: two processes never handle one conversation at the same time.
 
-    def send(i):
-        return post(production.backend_urls[i % 2], sender, messages[i])
+    With Rasa's own `type: redis` lock store, about 1 round in 6 lost messages here (answered,
+    but missing from the conversation) or failed them: clinic/lock_store.py.
+    """
+    for _ in range(5):
+        sender = f"same-{uuid.uuid4().hex[:12]}"
+        messages = [f"what is the trial {i}" for i in range(10)]
 
-    with concurrent.futures.ThreadPoolExecutor(max_workers=10) as pool:
-        replies = list(pool.map(send, range(10)))
-    assert all(texts(reply) for reply in replies)
-    assert sorted(user_messages(production, sender)) == sorted(messages)
+        def send(i):
+            return post(production.backend_urls[i % 2], sender, messages[i])
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=10) as pool:
+            replies = list(pool.map(send, range(10)))
+        assert all("24-48 hours" in texts(reply) for reply in replies)
+        tracker = requests.get(f"{production.rasa_api_url}/conversations/{sender}/tracker",
+                               params={"token": production.secrets["RASA_AUTH_TOKEN"]},
+                               timeout=30).json()
+        turns = [e["event"] for e in tracker["events"] if e["event"] in ("user", "bot")]
+        assert sorted(e["text"] for e in tracker["events"] if e["event"] == "user") == sorted(messages)
+        # one message at a time: every message is answered before the next one is read
+        assert not any(a == b == "user" for a, b in zip(turns, turns[1:])), turns
 
 
 @pytest.mark.parametrize("method,path", [
@@ -147,7 +158,6 @@ def test_the_public_address_refuses_large_bodies(production):
     response = requests.post(f"{production.rasa_api_url}{WEBHOOK}", data=body,
                              headers={"Content-Type": "application/json"}, timeout=30)
     assert response.status_code == 413
-    assert production_profile.REQUEST_MAX_BYTES == 64 * 1024
 
 
 def test_cors_through_the_public_address(production):
@@ -166,14 +176,15 @@ def test_cors_through_the_public_address(production):
         assert "Access-Control-Allow-Origin" not in response.headers
 
 
-def test_logs_hold_no_message_text(production):
+def test_logs_hold_no_message_text(production, max_message_chars):
     marker = f"zebra-marker-{uuid.uuid4().hex}"
     sender = f"privacy-{uuid.uuid4().hex[:8]}"
     url = production.rasa_url
     post(url, sender, f"what is the trial {marker}")
     post(url, sender, f"my pump keeps beeping and wont stop {marker}")
     too_long = requests.post(f"{url}{WEBHOOK}", timeout=30,
-                             json={"sender": sender, "message": f"{marker} " + "x" * 6000})
+                             json={"sender": sender,
+                                   "message": f"{marker} " + "x" * max_message_chars})
     assert too_long.status_code == 413
     not_a_sender = requests.post(f"{url}{WEBHOOK}", timeout=30,
                                  json={"sender": [marker], "message": marker})

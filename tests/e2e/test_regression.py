@@ -20,7 +20,8 @@ def test_there_are_cases():
 
 @pytest.mark.parametrize("case", CASES, ids=[case_id(c) for c in CASES])
 def test_case(stack, case):
-    result = rc.ask_sync(stack.rasa_url, stack.secrets["RASA_AUTH_TOKEN"], case["question"])
+    result = rc.ask_sync(stack.rasa_url, stack.secrets["RASA_AUTH_TOKEN"], case["question"],
+                         api_url=stack.rasa_api_url)
     if "intent" in case:
         assert result["intent"]["name"] == case["intent"], (
             f"{case['question']!r} was understood as {result['intent']['name']} "

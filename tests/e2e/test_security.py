@@ -5,7 +5,7 @@ import subprocess
 import pytest
 import requests
 
-from stack import secrets
+from stack import production, secrets
 from stack.launch import ROOT
 
 API_CALLS = [
@@ -64,7 +64,7 @@ def test_cors_refuses_other_origins(stack, origin):
 
 
 def test_request_body_size_is_limited(stack):
-    assert stack.env()["SANIC_REQUEST_MAX_SIZE"] == str(64 * 1024)
+    assert stack.env()["SANIC_REQUEST_MAX_SIZE"] == str(production.REQUEST_MAX_BYTES)
     body = b'{"sender": "big", "message": "' + b"x" * (1024 * 1024) + b'"}'
     response = requests.post(f"{stack.rasa_url}/webhooks/rest/webhook", data=body,
                              headers={"Content-Type": "application/json"}, timeout=30)
@@ -74,9 +74,13 @@ def test_request_body_size_is_limited(stack):
     assert response.status_code == 413
 
 
-def test_a_long_message_within_the_limit_still_gets_a_reply(stack, chat):
-    # 5000 characters (the channel's limit) of JSON-escaped emoji: 60 kB, under the 64 KiB
-    assert chat("😀" * 5000)
+def test_the_body_limit_leaves_room_for_the_longest_message(max_message_chars):
+    # every character JSON-escaped as a surrogate pair ("\ud83d\ude00": 12 bytes), plus the rest
+    assert production.REQUEST_MAX_BYTES >= 12 * max_message_chars + 1024
+
+
+def test_the_longest_message_still_gets_a_reply(stack, chat, max_message_chars):
+    assert chat("😀" * max_message_chars)  # requests escapes each emoji: 12 bytes a character
 
 
 def tracked_files():
@@ -101,3 +105,17 @@ def test_local_settings_files_are_not_committed():
     for name in ("profiles/production.env", ".env", "var/conversations.db"):
         ignored = subprocess.run(["git", "check-ignore", "-q", name], cwd=ROOT)
         assert ignored.returncode == 0, f"{name} is not in .gitignore"
+
+
+def test_a_long_conversation_still_reaches_the_action_server(stack, chat, max_message_chars):
+    """The body limit is for visitors' requests; the action server, which gets the whole
+    conversation from the Rasa server, has none (stack/launch.py)."""
+    long_message = "tell me about the pump " + "x" * (max_message_chars - 30)
+    for _ in range(14):
+        chat(long_message)
+    tracker = requests.get(f"{stack.rasa_api_url}/conversations/{chat.sender}/tracker",
+                           params={"token": stack.secrets["RASA_AUTH_TOKEN"]}, timeout=30)
+    assert len(tracker.content) > 2 * production.REQUEST_MAX_BYTES
+    chat("my pump keeps beeping and wont stop")
+    actions_log = (stack.log_dir / f"actions-{stack.rasa_port}.log").read_text(errors="replace")
+    assert f'"conversation_id": "{chat.sender}"' in actions_log, "action_escalate did not run"

@@ -10,7 +10,7 @@ import yaml
 from aiohttp import web
 
 from web import reply_check as rc
-from web import staff
+from web import staff as staff_app
 from web.app import create_app
 
 ENDPOINTS = [
@@ -88,7 +88,7 @@ def test_logout_needs_a_login(stack):
 
 
 def test_forged_cookie_is_refused(stack):
-    forged = {staff.COOKIE: f"abc.{int(time.time()) + 3600}.{'0' * 64}"}
+    forged = {staff_app.COOKIE: f"abc.{int(time.time()) + 3600}.{'0' * 64}"}
     response = requests.get(f"{stack.web_url}/staff/api/meta", cookies=forged, timeout=10)
     assert response.status_code == 401
 
@@ -109,7 +109,7 @@ def test_wrong_password_is_refused(stack):
     assert response.status_code == 401
     assert 'name="password"' in response.text and "not right" in response.text
     assert time.monotonic() - started >= 0.5  # slowed down against guessing
-    assert staff.COOKIE not in session.cookies
+    assert staff_app.COOKIE not in session.cookies
     assert session.get(f"{stack.web_url}/staff/api/meta").status_code == 401
 
 
@@ -117,16 +117,16 @@ def test_login_sets_a_strict_httponly_cookie(stack):
     session, response = login(stack.web_url, stack.secrets["STAFF_PASSWORD"])
     assert response.status_code == 303 and response.headers["Location"] == "/staff/"
     cookie = response.headers["Set-Cookie"]
-    assert cookie.startswith(f"{staff.COOKIE}=")
+    assert cookie.startswith(f"{staff_app.COOKIE}=")
     for attribute in ("HttpOnly", "SameSite=Strict", "Path=/staff"):
         assert attribute in cookie
     page = session.get(f"{stack.web_url}/staff/")
     assert page.status_code == 200 and "Reply tester" in page.text
     assert '<script src="/static/staff.js"' in page.text
     # logging out ends the session, cookie or not
-    old = session.cookies.get(staff.COOKIE)
+    old = session.cookies.get(staff_app.COOKIE)
     session.post(f"{stack.web_url}/staff/logout")
-    assert requests.get(f"{stack.web_url}/staff/api/meta", cookies={staff.COOKIE: old},
+    assert requests.get(f"{stack.web_url}/staff/api/meta", cookies={staff_app.COOKIE: old},
                         timeout=10).status_code == 401
 
 
@@ -292,6 +292,7 @@ def site_with_temp_cases(stack, tmp_path, monkeypatch):
     cases.write_bytes(rc.CASES_FILE.read_bytes())
     for name in ("STAFF_PASSWORD", "RASA_AUTH_TOKEN"):
         monkeypatch.setenv(name, stack.secrets[name])
+    monkeypatch.setenv("RASA_API_URL", stack.rasa_api_url)
     monkeypatch.setenv("REGRESSION_CASES_FILE", str(cases))
     served = Served(create_app(stack.rasa_url))
     yield served.url, cases

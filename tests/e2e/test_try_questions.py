@@ -17,7 +17,7 @@ def run_file(stack, tmp_path):
         path.write_text(text, encoding="utf-8")
         questions = rc.read_questions(path.read_text(), path.name)
         return try_questions.run(questions, stack.rasa_url, stack.secrets["RASA_AUTH_TOKEN"],
-                                 tmp_path / "reports", quiet=True)
+                                 tmp_path / "reports", quiet=True, api_url=stack.rasa_api_url)
     return run
 
 
@@ -58,6 +58,7 @@ def test_command_line(stack, tmp_path, monkeypatch, capsys):
     path.write_text("how long is the trial\nhow much does the pump cost\n")
     monkeypatch.setenv("RASA_AUTH_TOKEN", stack.secrets["RASA_AUTH_TOKEN"])
     code = try_questions.main([str(path), "--rasa-url", stack.rasa_url,
+                               "--rasa-api-url", stack.rasa_api_url,
                                "--out-dir", str(tmp_path / "reports")])
     out = capsys.readouterr().out
     assert code == 0

@@ -21,7 +21,9 @@
   };
 
   var meta = { threshold: null, intents: [], levels: [] };
-  var state = { busy: false, last: null, transcript: [] };
+  // pending: the last "start over" request; a question waits for it (else it could be sent
+  // first and then forgotten).
+  var state = { busy: false, last: null, transcript: [], pending: Promise.resolve() };
 
   function $(id) {
     return document.getElementById(id);
@@ -45,7 +47,8 @@
   }
 
   function percent(value) {
-    return Math.round((Number(value) || 0) * 100) + "%";
+    var v = Number(value) || 0;
+    return v > 0 && v < 0.005 ? "under 1%" : Math.round(v * 100) + "%";
   }
 
   // ------------------------------------------------------------------------------------------
@@ -138,7 +141,7 @@
           var b = el("button", { "type": "button", "class": "rw-quick-button",
             "title": "Asks " + button.payload + " (as the visitor's click would)" }, button.title);
           b.addEventListener("click", function () {
-            ask(button.payload, button.title, true);
+            ask(button.payload, button.title);
           });
           group.appendChild(b);
         });
@@ -249,7 +252,7 @@
   // Asking
   // ------------------------------------------------------------------------------------------
 
-  function ask(question, shownAs, keepConversation) {
+  function ask(question, shownAs) {
     question = String(question || "").trim();
     if (state.busy) {
       $("ask-status").textContent = "Please wait for the answer to the last question.";
@@ -260,14 +263,13 @@
       $("question").focus();
       return;
     }
-    var conversation = $("conversation").checked || Boolean(keepConversation);
-    if (keepConversation && !$("conversation").checked) {
-      $("conversation").checked = true; // a quick reply continues the conversation
-    }
+    var conversation = $("conversation").checked;
     state.busy = true;
     $("ask-button").disabled = true;
     $("ask-status").textContent = "Asking the assistant…";
-    api("POST", "ask", { question: question, conversation: conversation }).then(function (result) {
+    state.pending.then(function () {
+      return api("POST", "ask", { question: question, conversation: conversation });
+    }).then(function (result) {
       state.last = result;
       if (!conversation) {
         state.transcript = [];
@@ -290,13 +292,17 @@
     });
   }
 
-  function reset() {
-    api("POST", "reset", {}).then(function (data) {
-      state.transcript = [];
-      renderTranscript();
-      $("ask-status").textContent = data.message || "Started over.";
-      $("question").value = "";
-      $("question").focus();
+  function reset(quiet) {
+    state.transcript = [];
+    renderTranscript();
+    var request = api("POST", "reset", {});
+    state.pending = request.catch(function () {});
+    request.then(function (data) {
+      if (quiet !== true) {
+        $("ask-status").textContent = data.message || "Started over.";
+        $("question").value = "";
+        $("question").focus();
+      }
     }).catch(function (error) {
       $("ask-status").textContent = "Could not start over: " + error.message;
     });
@@ -458,6 +464,13 @@
       ask($("question").value);
     });
     $("reset-button").addEventListener("click", reset);
+    // Switching the mode starts a new conversation: the preview shows only what it remembers.
+    $("conversation").addEventListener("change", function () {
+      reset(true);
+      $("ask-status").textContent = $("conversation").checked
+        ? "Conversation mode: the next questions are one conversation."
+        : "Each question is now asked as a new visitor.";
+    });
     $("save-form").addEventListener("submit", saveCase);
     $("batch-form").addEventListener("submit", runBatch);
     $("unanswered-refresh").addEventListener("click", loadUnanswered);

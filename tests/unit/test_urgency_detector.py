@@ -1,0 +1,303 @@
+"""Unit tests of the rule-based urgency detector (clinic_nlu/urgency_detector.py).
+
+The messages here are written for these tests; the labelled table's two halves are only used
+through scripts/eval_urgency.py's `evaluate` (the held-out half's texts are never printed).
+"""
+import importlib.util
+import time
+from pathlib import Path
+
+import pytest
+import spacy
+
+from clinic_nlu.spacy_pipeline import build
+from clinic_nlu.urgency_detector import DEFAULT_PATTERNS, Detection, UrgencyDetector
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _load_eval():
+    spec = importlib.util.spec_from_file_location("eval_urgency", ROOT / "scripts" / "eval_urgency.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def nlp():
+    return build()
+
+
+@pytest.fixture(scope="module")
+def detector(nlp):
+    return UrgencyDetector.from_yaml(DEFAULT_PATTERNS, nlp=nlp)
+
+
+def level(detector, text):
+    found = detector.detect(text)
+    return found.level if found else "none"
+
+
+# ---------------------------------------------------------------- each level
+@pytest.mark.parametrize("text, reason", [
+    ("I can't breathe", "breathing"),
+    ("my wife's lips are turning blue", "breathing"),
+    ("he is breathing really slow since the dose went up", "breathing"),
+    ("my husband is very drowsy since his refill", "overdose_drowsy"),
+    ("dad is so hard to wake up after they turned up his pump", None),
+    ("my son won't wake up", "unresponsive"),
+    ("she passed out", "unresponsive"),
+    ("im having a seizure", "seizure"),
+    ("awful headache, a fever and a stiff neck", "meningitis_signs"),
+    ("my legs went numb all of a sudden", "leg_weakness"),
+    ("i wet myself and my legs feel weak", None),
+    ("he has a high fever and he is really confused", None),
+    ("I'm having chest pains", "chest_pain"),
+    ("i dont want to live anymore", "self_harm"),
+    ("I am thinking about suicide", "self_harm"),
+])
+def test_emergency(detector, text, reason):
+    found = detector.detect(text)
+    assert found is not None and found.level == "emergency", text
+    if reason:
+        assert found.reason == reason
+
+
+@pytest.mark.parametrize("text, reason", [
+    ("my pump keeps beeping", "pump_alarm"),
+    ("the pump is chirping", "pump_alarm"),
+    ("i missed my refill appointment yesterday", "missed_refill"),
+    ("my refill is overdue", "missed_refill"),
+    ("the pump is empty", "missed_refill"),
+    ("my baclofen ran out and my spasms came back", None),
+    ("my incision is red and hot", "site_infection"),
+    ("there's pus coming out of my incision", "site_infection"),
+    ("i have a fever after my pump surgery", "fever_after_procedure"),
+    ("my head hurts when i sit up, had the trial on monday", "positional_headache"),
+    ("my pain is suddenly much worse", "new_pain"),
+    ("my pump flipped over", "pump_problem"),
+    ("i got hives after the refill", "refill_reaction"),
+])
+def test_urgent(detector, text, reason):
+    found = detector.detect(text)
+    assert found is not None and found.level == "urgent", (text, found)
+    if reason:
+        assert found.reason == reason
+
+
+@pytest.mark.parametrize("text", [
+    "can I talk to someone",
+    "call me back please",
+    "i want to speak to the nurse",
+    "real person please",
+    "get me a human",
+])
+def test_handoff(detector, text):
+    assert detector.detect(text) == Detection("handoff", "ask_person")
+
+
+def test_emergency_beats_urgent_beats_handoff(detector):
+    assert level(detector, "my pump is beeping and i can't breathe") == "emergency"
+    assert level(detector, "let me talk to a nurse, my pump is beeping") == "urgent"
+
+
+# ---------------------------------------------------------------- robustness of wording
+@pytest.mark.parametrize("text, expected", [
+    ("cant breath", "emergency"),
+    ("i cnat breth", "emergency"),
+    ("pump keeps beepin", "urgent"),
+    ("my pump is beeeeping", "urgent"),
+    ("MY PUMP IS ALARMING", "urgent"),
+    ("incison is swolen", "urgent"),
+    ("i misssed my refil", "urgent"),
+    ("hes super drowzy after the refil", "emergency"),
+])
+def test_typos_slang_case(detector, text, expected):
+    assert level(detector, text) == expected
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("my husband is very drowsy since his refill", "emergency"),
+    ("my mom cant move her legs", "emergency"),
+    ("her pump is beeping", "urgent"),
+    ("my dad's incision is leaking", "urgent"),
+])
+def test_third_person(detector, text, expected):
+    assert level(detector, text) == expected
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("how often is the pump refilled? btw the skin near my pump is red and warm", "urgent"),
+    ("how often is the pump refilled my incision is red", "urgent"),
+    ("what does the trial cost, also my pump keeps beeping", "urgent"),
+    ("can i swim with the pump. i cant breathe well", "emergency"),
+])
+def test_mixed_with_a_question(detector, text, expected):
+    assert level(detector, text) == expected
+
+
+# ---------------------------------------------------------------- must not escalate
+@pytest.mark.parametrize("text", [
+    "no fever, no redness, just wondering about refills",
+    "my pump isn't beeping",
+    "the incision is not swollen or red",
+    "i don't have any chest pain",
+    "he is not drowsy at all",
+])
+def test_negation(detector, text):
+    assert detector.detect(text) is None
+
+
+@pytest.mark.parametrize("text", [
+    "what would happen if the pump alarm went off",
+    "if i miss a refill what happens",
+    "should i worry if my incision is red",
+    "what if my pump stops working",
+    "in case he gets drowsy after a refill what do we do",
+])
+def test_hypothetical(detector, text):
+    assert detector.detect(text) is None
+
+
+@pytest.mark.parametrize("text", [
+    "does the pump have an alarm?",
+    "what if I get a fever after surgery?",
+    "is itching a side effect",
+    "can the pump cause breathing problems",
+    "will i be drowsy after a refill",
+    "how do i know if the catheter is kinked",
+])
+def test_general_questions(detector, text):
+    assert detector.detect(text) is None
+
+
+@pytest.mark.parametrize("text", [
+    "i had a fever last week but it's gone",
+    "the redness went away",
+    "my pump beeped months ago but they fixed it",
+    "i had a seizure years ago",
+])
+def test_past_and_resolved(detector, text):
+    assert detector.detect(text) is None
+
+
+@pytest.mark.parametrize("text", [
+    "nothing helps my back pain, could a pump help?",
+    "my pain is getting worse every year, is a pump an option",
+    "i have had numbness in my legs for years, am i a candidate",
+])
+def test_chronic(detector, text):
+    assert detector.detect(text) is None
+
+
+@pytest.mark.parametrize("text", [
+    "what is a pain pump",
+    "how long does the surgery take",
+    "is the procedure painful",
+    "will I be asleep for the implant",
+    "how long is the recovery after the trial",
+    "who can i call with questions",
+])
+def test_procedure_and_benign_questions(detector, text):
+    assert detector.detect(text) is None
+
+
+# ---------------------------------------------------------------- odd input, Doc input, speed
+@pytest.mark.parametrize("text", [
+    "", " ", "\n\n\t", "\x00\x01\x02\x1b[31m", "😀" * 500, "🚨🚨🚨 pump 🔔",
+    "<script>alert(1)</script><b>hi</b>", "a" * 100_000, "pump " * 20_000,
+    "mi bomba está sonando", "我的泵在响", "مضخة", "?!?!...,,,", "\u202e\u200b\ufeff",
+    "n't", "_", "@@@ $$$ ###", "'", "-" * 1000,
+])
+def test_odd_input_never_raises(detector, text):
+    found = detector.detect(text)
+    assert found is None or isinstance(found, Detection)
+
+
+def test_non_string_input_never_raises(detector):
+    assert detector.detect(None) is None
+    assert detector.detect(12345) is None
+    assert detector.detect(b"my pump is beeping") == Detection("urgent", "pump_alarm")
+
+
+def test_long_input_still_finds_the_problem(detector):
+    text = "hello there. " * 5000 + "my pump keeps beeping"
+    t0 = time.perf_counter()
+    assert level(detector, text) == "urgent"
+    assert time.perf_counter() - t0 < 5
+
+
+def test_doc_from_a_separately_loaded_pipeline(detector, nlp, tmp_path):
+    build().to_disk(tmp_path / "pipeline")
+    loaded = spacy.load(tmp_path / "pipeline")
+    assert loaded.vocab is not nlp.vocab
+    cases = {
+        "my husband is very drowsy since his refill": Detection("emergency", "overdose_drowsy"),
+        "how does the trial work, my pump keeps beeping": Detection("urgent", "pump_alarm"),
+        "HE WONT WAKE UP": Detection("emergency", "unresponsive"),
+        "can i speak to a human please": Detection("handoff", "ask_person"),
+        "does the pump have an alarm?": None,
+    }
+    for text, expected in cases.items():
+        doc = loaded(text)
+        assert detector.detect(doc) == expected, text
+        assert detector.detect(doc) == detector.detect(text)
+        assert [t.text for t in doc] == [t.text for t in loaded(text)]  # Doc left untouched
+
+
+def test_pattern_engine_agrees_with_spacy_matcher(detector):
+    """The detector's string matcher gives exactly spaCy Matcher's matches for its patterns."""
+    from collections import defaultdict
+
+    import yaml
+
+    matcher = detector.spacy_matcher()
+    rows = yaml.safe_load((ROOT / "tests" / "data" / "urgency_tuning.yml").read_text(encoding="utf-8"))
+    texts = [row["text"] for row in rows] + [
+        "i cnat breth and my pump keeps beepin, also no fever",
+        "if my incision gets red n swollen what happens? btw my legs are numb",
+        "temp 101.5 after the implant, pain 10/10, can someone call me back",
+    ]
+    for text in texts:
+        doc = detector._working_doc(text)
+        expected = defaultdict(set)
+        for match_id, start, end in matcher(doc):
+            expected[detector._nlp.vocab.strings[match_id]].add((start, end))
+        assert detector._match(doc) == {k: sorted(v) for k, v in expected.items()}, text
+
+
+def test_default_pipeline_is_built_when_none_given():
+    assert UrgencyDetector.from_yaml().detect("my pump is beeping") == Detection("urgent", "pump_alarm")
+
+
+def test_every_reason_in_the_patterns_file_has_a_known_level():
+    import yaml
+
+    config = yaml.safe_load(DEFAULT_PATTERNS.read_text(encoding="utf-8"))
+    assert {spec["level"] for spec in config["reasons"].values()} <= {"emergency", "urgent", "handoff"}
+
+
+def test_fast(detector):
+    texts = ["how often is the pump refilled? btw the skin near my pump is red and warm",
+             "what would happen if the pump alarm went off", "hello",
+             "my husband is very drowsy since his refill"] * 50
+    for text in texts[:4]:
+        detector.detect(text)
+    t0 = time.perf_counter()
+    for text in texts:
+        detector.detect(text)
+    assert (time.perf_counter() - t0) * 1000 / len(texts) < 5  # ms; typically ~1
+
+
+# ---------------------------------------------------------------- the labelled table
+@pytest.mark.parametrize("half", ["urgency_tuning.yml", "urgency_heldout.yml"])
+def test_labelled_table_thresholds(detector, half):
+    eval_urgency = _load_eval()
+    figures = eval_urgency.evaluate(ROOT / "tests" / "data" / half, detector)
+    assert figures.total > 0
+    assert figures.recall("emergency") == 1.0, f"{half}: emergency recall {figures.recall('emergency'):.3f}"
+    assert figures.recall("urgent") == 1.0, f"{half}: urgent recall {figures.recall('urgent'):.3f}"
+    assert figures.none_escalated_share <= 0.05, (
+        f"{half}: {figures.none_escalated}/{figures.none_total} none messages escalate")
+    if half == "urgency_heldout.yml":
+        assert figures.errors == []  # held-out texts are never kept
