@@ -26,14 +26,13 @@ import platform
 import random
 import re
 import secrets as pysecrets
-import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 

@@ -38,13 +38,13 @@ logger = logging.getLogger(__name__)
 DEFAULT_PATTERNS = Path(__file__).with_name("urgency_patterns.yml")
 LEVELS = ("emergency", "urgent", "handoff")
 LEVEL_RANK = {level: rank for rank, level in enumerate(LEVELS)}
-SCOPES = ("negation", "hypothetical", "general", "past", "past_recent", "chronic",
-          "candidacy", "resolved")
+SCOPES = ("negation", "hypothetical", "future", "general", "past", "past_recent", "chronic",
+          "chronic_weak", "candidacy", "resolved")
 # Scope cue lists of the patterns file that are compiled into the Matcher.
 # Each may have a "<name>_exceptions" list: a cue overlapping one of those does not count.
-CUE_LISTS = ("negation", "hypothetical", "general", "present_statement", "overrides_strong",
-             "overrides_aspect", "overrides_chronic", "past", "past_recent", "chronic",
-             "candidacy", "resolved", "resolved_weak", "relapse")
+CUE_LISTS = ("negation", "negation_after", "hypothetical", "future", "general", "present_statement",
+             "overrides_strong", "overrides_aspect", "overrides_chronic", "past", "past_recent",
+             "chronic", "chronic_weak", "candidacy", "resolved", "resolved_weak", "relapse")
 SENTENCE_PUNCT = {".", "!", "?", ";", ":", ",", "…", "..", "...", "?!", "!?", "(", ")",
                   "[", "]", "/", "|", "•", "*", '"', "“", "”"}
 MAX_CHARS = 200_000          # longer input is cut (never an exception)
@@ -63,6 +63,7 @@ class Detection:
 class _Group:
     key: str
     context: bool
+    anywhere: bool = False   # a context match counts in any clause
 
 
 @dataclass
@@ -80,6 +81,12 @@ class _Reason:
     chronic_sensitive: bool
     request_ok: bool
     except_key: Optional[str]
+
+
+# Scope check of a context match in another clause: only questions and suppositions count.
+_CONTEXT_REASON = _Reason("context", "urgent", [],
+                          {"negation", "past", "past_recent", "chronic", "chronic_weak",
+                           "candidacy", "resolved"}, False, False, None)
 
 
 class PatternError(ValueError):
@@ -259,15 +266,16 @@ class UrgencyDetector:
         if not isinstance(spec, dict):
             raise PatternError(f"{owner}: bad group {spec!r}")
         context = bool(spec.get("context", False))
+        anywhere = bool(spec.get("anywhere", False))
         if "cue" in spec:
             if spec["cue"] not in self._cue_keys:
                 raise PatternError(f"{owner}: unknown cue {spec['cue']}")
-            return _Group(self._cue_keys[spec["cue"]], context)
+            return _Group(self._cue_keys[spec["cue"]], context, anywhere)
         key = f"reason:{owner}:{index}"
         self._add(key, spec.get("patterns") or [])
         if "except" in spec:
             self._add(f"{key}:except", spec["except"])
-        return _Group(key, context)
+        return _Group(key, context, anywhere)
 
     def _compile_reason(self, name: str, spec: Dict[str, Any]) -> _Reason:
         level = spec.get("level")
@@ -496,17 +504,35 @@ class UrgencyDetector:
                 return True
             if not rule.groups:
                 continue
-            if all(self._group_holds(group, reason, ctx, excepted) for group in rule.groups):
+            scoped = [g for g in rule.groups if not g.context]
+            valid = [self._valid_spans(g, reason, ctx, excepted) for g in scoped]
+            if not all(valid):
+                continue
+            clauses = {ctx.hard_of[start] for spans in valid for start, _ in spans}
+            if all(self._context_holds(g, ctx, excepted, clauses)
+                   for g in rule.groups if g.context):
                 return True
         return False
 
-    def _group_holds(self, group: _Group, reason: _Reason, ctx: "_Context",
-                     excepted: List[Tuple[int, int]]) -> bool:
+    def _valid_spans(self, group: _Group, reason: _Reason, ctx: "_Context",
+                     excepted: List[Tuple[int, int]]) -> List[Tuple[int, int]]:
+        """The group's matches that are not excepted and are in scope."""
+        local_except = ctx.spans(f"{group.key}:except") + excepted
+        return [(start, end) for start, end in ctx.spans(group.key)
+                if not any(s < end and start < e for s, e in local_except)
+                and ctx.in_scope(reason, start, end)]
+
+    def _context_holds(self, group: _Group, ctx: "_Context", excepted: List[Tuple[int, int]],
+                       clauses: Set[int]) -> bool:
+        """A context match ("refill" in "drowsy since the refill") is not scope-checked, but one
+        in another clause that asks or supposes ("I'm tired. How long does a refill take?")
+        does not count."""
         local_except = ctx.spans(f"{group.key}:except") + excepted
         for start, end in ctx.spans(group.key):
             if any(s < end and start < e for s, e in local_except):
                 continue
-            if group.context or ctx.in_scope(reason, start, end):
+            if (group.anywhere or ctx.hard_of[start] in clauses
+                    or ctx.in_scope(_CONTEXT_REASON, start, end)):
                 return True
         return False
 
@@ -601,17 +627,29 @@ class _Context:
     def _message_has(self, key: str) -> bool:
         return bool(self.by_key.get(key))
 
+    def _negated_after(self, end: int) -> bool:
+        """ "fever: none", "redness? no." - a lone negation word after the match, with only
+        punctuation in between, that ends its clause."""
+        n = len(self.words)
+        for s, e in self.by_key.get("scope:negation_after", ()):
+            if end <= s <= end + 2 and all(self.doc[k].is_punct for k in range(end, s)):
+                if e >= n or self.doc[e].is_punct or self.doc[e].is_space:
+                    return True
+        return False
+
     def in_scope(self, reason: _Reason, start: int, end: int) -> bool:
         clause = self.clause_of[start]
         hard = self.hard_of[start]
         ignore = reason.ignore
-        has = lambda key: bool(self._in_clause(key, clause, start, end))
-        has_hard = lambda key: bool(self._in_clause(key, hard, start, end, hard=True))
+        # cues inside the match count too, except for negation and resolution (whose words a
+        # pattern may contain: "pump isn't working", "pump stopped working")
+        has = lambda key: any(self.clause_of[s] == clause for s, _ in self.by_key.get(key, ()))
+        has_hard = lambda key: any(self.hard_of[s] == hard for s, _ in self.by_key.get(key, ()))
         strong = has_hard("scope:overrides_strong")
 
         # negation: a cue right before the match, in the same clause
         if "negation" not in ignore:
-            if clause in self.negation_carried:
+            if clause in self.negation_carried or self._negated_after(end):
                 return False
             i = bisect.bisect_left(self.negations, (start - self.d._neg_window - 3, 0))
             for s, e in self.negations[i:]:
@@ -626,6 +664,10 @@ class _Context:
             if any(s < end and self.hard_of[s] == hard
                    for s, _ in self.by_key.get("scope:hypothetical", [])):
                 return False
+
+        # future: a cue anywhere in the clause ("my refill is next week")
+        if "future" not in ignore and not strong and has_hard("scope:future"):
+            return False
 
         # general question: an opener, or a general cue anywhere in the clause
         if "general" not in ignore:
@@ -644,6 +686,9 @@ class _Context:
         # chronic (clause) and candidacy (message)
         chronic_override = has_hard("scope:overrides_chronic")
         if "chronic" not in ignore and has_hard("scope:chronic") and not chronic_override:
+            return False
+        if (reason.chronic_sensitive and "chronic_weak" not in ignore
+                and has_hard("scope:chronic_weak") and not chronic_override):
             return False
         if (reason.chronic_sensitive and "candidacy" not in ignore
                 and self._message_has("scope:candidacy") and not chronic_override):
