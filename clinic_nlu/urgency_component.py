@@ -1,21 +1,27 @@
-"""Rasa NLU component that checks every message for a present, urgent problem.
+"""Rasa NLU components that check every message for a present, urgent problem.
 
-It runs after the intent classifier and the FallbackClassifier. The rule-based
-UrgencyDetector (clinic_nlu/urgency_detector.py, patterns in urgency_patterns.yml) is the
-only judge of emergencies and urgent problems: its behaviour is measured on a labelled table,
-the statistical classifier's is not. When it fires, the message's intent becomes the
-escalation intent (report_emergency / report_urgent / request_human), the reason becomes
-the `urgency_reason` entity, and the FAQ question a mixed message also asked is kept in
-`urgency.question_intent` for action_escalate to answer.
+Two steps in config.yml, around the intent classifier:
+
+- UrgencyCheck, right after the tokenizer, runs the rule-based UrgencyDetector
+  (clinic_nlu/urgency_detector.py, patterns in urgency_patterns.yml) on the whole message.
+  When it fires on a message that also asks something ("how often is it refilled? btw the skin
+  near my pump is red"), it hides the urgent sentence from the classifier, so the classifier
+  sees the question alone.
+- UrgencyEscalation, after the FallbackClassifier, turns a detection into the escalation intent
+  (report_emergency / report_urgent / request_human) with the `urgency_reason` entity, and keeps
+  the question's intent in `urgency.question_intent` for action_escalate to answer.
+
+The detector is the only judge of emergencies and urgent problems: its behaviour is measured on a
+labelled table, the statistical classifier's is not.
 """
-import logging
+import re
 from typing import Any, Dict, List, Optional, Text
 
 from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
-from rasa.nlu.constants import SPACY_DOCS
+from rasa.nlu.constants import SPACY_DOCS, TOKENS_NAMES
 from rasa.shared.nlu.constants import (
     ENTITIES,
     INTENT,
@@ -25,10 +31,9 @@ from rasa.shared.nlu.constants import (
     TEXT,
 )
 from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from clinic_nlu.urgency_detector import Detection, UrgencyDetector
-
-logger = logging.getLogger(__name__)
 
 LEVEL_INTENTS = {
     "emergency": "report_emergency",
@@ -37,28 +42,27 @@ LEVEL_INTENTS = {
 }
 # Only the detector may decide these two; a classifier guess alone is not an escalation.
 DETECTOR_ONLY_INTENTS = {"report_emergency", "report_urgent"}
-NOT_A_QUESTION = set(LEVEL_INTENTS.values()) | {"nlu_fallback"}
+NOT_A_QUESTION = set(LEVEL_INTENTS.values()) | {"nlu_fallback", None}
 # Asking for a person is safe to act on from the classifier alone: it only gives the number.
 CLASSIFIER_HANDOFF = Detection(level="handoff", reason="ask_person")
 URGENCY_KEY = "urgency"
+# Set by UrgencyCheck for UrgencyEscalation; not part of the parse result.
+DETECTION_KEY = "urgency_detection"
+QUESTION_ONLY_KEY = "urgency_question_only"
 
 
 @DefaultV1Recipe.register(
-    DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False
+    DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER, is_trainable=False
 )
-class UrgencyComponent(GraphComponent):
+class UrgencyCheck(GraphComponent):
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
-        return {
-            # A mixed message's FAQ part is answered when its intent is at least this likely.
-            "question_threshold": 0.2,
-            # Must match the FallbackClassifier threshold in config.yml.
-            "fallback_threshold": 0.35,
-        }
+        # Where a message splits into parts that can be urgent or a question on their own.
+        return {"part_breaks": ["btw", "by the way", "also", "but", "plus", "anyway", "ps"]}
 
     def __init__(self, config: Dict[Text, Any]) -> None:
-        self._question_threshold = config["question_threshold"]
-        self._fallback_threshold = config["fallback_threshold"]
+        words = "|".join(re.escape(w) for w in config["part_breaks"])
+        self._breaks = re.compile(rf"[.?!;\n]+|,|\b(?:{words})\b", re.IGNORECASE)
         self._detector = UrgencyDetector.from_yaml()
 
     @classmethod
@@ -68,10 +72,63 @@ class UrgencyComponent(GraphComponent):
         model_storage: ModelStorage,
         resource: Resource,
         execution_context: ExecutionContext,
-    ) -> "UrgencyComponent":
+    ) -> "UrgencyCheck":
         return cls(config)
 
-    def process_training_data(self, training_data: Any) -> Any:
+    def process_training_data(self, training_data: TrainingData) -> TrainingData:
+        return training_data  # examples are labelled as written
+
+    def process(self, messages: List[Message]) -> List[Message]:
+        for message in messages:
+            text = message.get(TEXT) or ""
+            detection = self._detector.detect(message.get(SPACY_DOCS[TEXT]) or text)
+            message.set(DETECTION_KEY, detection)
+            if detection is not None:
+                self._hide_urgent_parts(message, text)
+        return messages
+
+    def _parts(self, text: Text) -> List[range]:
+        bounds = [0] + [i for m in self._breaks.finditer(text) for i in m.span()] + [len(text)]
+        return [range(a, b) for a, b in zip(bounds[::2], bounds[1::2]) if text[a:b].strip()]
+
+    def _hide_urgent_parts(self, message: Message, text: Text) -> None:
+        """Leaves the classifier only the tokens of the parts that are not urgent."""
+        question = [p for p in self._parts(text) if self._detector.detect(text[p.start:p.stop]) is None]
+        tokens = message.get(TOKENS_NAMES[TEXT]) or []
+        kept = [t for t in tokens if any(t.start in part for part in question)]
+        if kept and any(t.text.isalpha() for t in kept) and len(kept) < len(tokens):
+            message.set(TOKENS_NAMES[TEXT], kept)
+            message.set(QUESTION_ONLY_KEY, True)
+
+
+@DefaultV1Recipe.register(
+    DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False
+)
+class UrgencyEscalation(GraphComponent):
+    @staticmethod
+    def get_default_config() -> Dict[Text, Any]:
+        return {
+            # The question part of a mixed message is answered when at least this likely.
+            "question_threshold": 0.5,
+            # Must match the FallbackClassifier threshold (tests/unit/test_config.py checks).
+            "fallback_threshold": 0.35,
+        }
+
+    def __init__(self, config: Dict[Text, Any]) -> None:
+        self._question_threshold = config["question_threshold"]
+        self._fallback_threshold = config["fallback_threshold"]
+
+    @classmethod
+    def create(
+        cls,
+        config: Dict[Text, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> "UrgencyEscalation":
+        return cls(config)
+
+    def process_training_data(self, training_data: TrainingData) -> TrainingData:
         return training_data
 
     def process(self, messages: List[Message]) -> List[Message]:
@@ -80,22 +137,20 @@ class UrgencyComponent(GraphComponent):
         return messages
 
     def _process_one(self, message: Message) -> None:
-        text = message.get(TEXT) or ""
-        detection = self._detector.detect(message.get(SPACY_DOCS[TEXT]) or text)
-        ranking = self._ranking(message)
+        detection: Optional[Detection] = message.get(DETECTION_KEY)
+        intent = message.get(INTENT) or {}
         if detection is None:
-            self._veto_unconfirmed_urgency(message, ranking)
+            self._veto_unconfirmed_urgency(message)
             if (message.get(INTENT) or {}).get(INTENT_NAME_KEY) != LEVEL_INTENTS["handoff"]:
                 return
             detection = CLASSIFIER_HANDOFF
-        question = self._best_question(ranking)
+        question = None
+        if message.get(QUESTION_ONLY_KEY) and intent.get(INTENT_NAME_KEY) not in NOT_A_QUESTION \
+                and intent.get(PREDICTED_CONFIDENCE_KEY, 0.0) >= self._question_threshold:
+            question = intent[INTENT_NAME_KEY]
         message.set(
             URGENCY_KEY,
-            {
-                "level": detection.level,
-                "reason": detection.reason,
-                "question_intent": question,
-            },
+            {"level": detection.level, "reason": detection.reason, "question_intent": question},
             add_to_output=True,
         )
         message.set(
@@ -103,50 +158,24 @@ class UrgencyComponent(GraphComponent):
             {INTENT_NAME_KEY: LEVEL_INTENTS[detection.level], PREDICTED_CONFIDENCE_KEY: 1.0},
             add_to_output=True,
         )
+        text = message.get(TEXT) or ""
         entities = [e for e in message.get(ENTITIES, []) if e.get("entity") != "urgency_reason"]
-        entities.append(
-            {
-                "entity": "urgency_reason",
-                "value": detection.reason,
-                "start": 0,
-                "end": len(text),
-                "extractor": self.__class__.__name__,
-            }
-        )
+        entities.append({"entity": "urgency_reason", "value": detection.reason, "start": 0,
+                         "end": len(text), "extractor": self.__class__.__name__})
         message.set(ENTITIES, entities, add_to_output=True)
 
-    @staticmethod
-    def _ranking(message: Message) -> List[Dict[Text, Any]]:
-        ranking = message.get(INTENT_RANKING_KEY) or []
-        return sorted(ranking, key=lambda r: -r.get(PREDICTED_CONFIDENCE_KEY, 0.0))
-
-    def _best_question(self, ranking: List[Dict[Text, Any]]) -> Optional[Text]:
-        for candidate in ranking:
-            if candidate[INTENT_NAME_KEY] in NOT_A_QUESTION:
-                continue
-            if candidate[PREDICTED_CONFIDENCE_KEY] >= self._question_threshold:
-                return candidate[INTENT_NAME_KEY]
-            return None
-        return None
-
-    def _veto_unconfirmed_urgency(
-        self, message: Message, ranking: List[Dict[Text, Any]]
-    ) -> None:
+    def _veto_unconfirmed_urgency(self, message: Message) -> None:
         """The classifier said emergency/urgent but the detector did not: use the next intent."""
-        intent = message.get(INTENT) or {}
-        if intent.get(INTENT_NAME_KEY) not in DETECTOR_ONLY_INTENTS:
+        if (message.get(INTENT) or {}).get(INTENT_NAME_KEY) not in DETECTOR_ONLY_INTENTS:
             return
+        ranking = sorted(message.get(INTENT_RANKING_KEY) or [],
+                         key=lambda r: -r.get(PREDICTED_CONFIDENCE_KEY, 0.0))
         for candidate in ranking:
-            name = candidate[INTENT_NAME_KEY]
-            if name in DETECTOR_ONLY_INTENTS or name == "nlu_fallback":
+            if candidate[INTENT_NAME_KEY] in DETECTOR_ONLY_INTENTS | {"nlu_fallback"}:
                 continue
-            confidence = candidate[PREDICTED_CONFIDENCE_KEY]
-            if confidence >= self._fallback_threshold:
+            if candidate[PREDICTED_CONFIDENCE_KEY] >= self._fallback_threshold:
                 message.set(INTENT, dict(candidate), add_to_output=True)
                 return
             break
-        message.set(
-            INTENT,
-            {INTENT_NAME_KEY: "nlu_fallback", PREDICTED_CONFIDENCE_KEY: 1.0},
-            add_to_output=True,
-        )
+        message.set(INTENT, {INTENT_NAME_KEY: "nlu_fallback", PREDICTED_CONFIDENCE_KEY: 1.0},
+                    add_to_output=True)

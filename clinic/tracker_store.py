@@ -1,0 +1,70 @@
+"""Rasa's SQL tracker store, with SQLite kept open in WAL mode: the default profile's.
+
+Rasa's SQLTrackerStore on an SQLite file is slow for two reasons (bench/README.md,
+"Profiling": about half of the Rasa server's time per message):
+- SQLAlchemy 1.4 gives a file SQLite database a NullPool, so every retrieve and every save opens
+  the file again (and reads the schema again);
+- in SQLite's default rollback-journal mode with synchronous=FULL, every commit (one per saved
+  message) writes a journal and fsyncs several times.
+
+This subclass, for SQLite only, keeps one connection open (a QueuePool of one: the same
+connection is reused while Rasa's event loop handles messages one store call at a time; if two
+uses ever overlap, e.g. from another thread, the second gets a connection of its own for that
+use, closed after it, rather than sharing a transaction, which is what SQLAlchemy 2.0 does for
+file SQLite too) and sets on each new connection:
+- PRAGMA journal_mode=WAL: a commit appends to `<db>-wal`; readers in other processes
+  (scripts/purge.py, the staff page's web/reply_check.py) do not block the server or the other
+  way round. The database is then three files: `<db>`, `<db>-wal`, `<db>-shm` (copy or delete
+  them together);
+- PRAGMA synchronous=NORMAL: fsync only at WAL checkpoints, not at each commit.
+
+Trade-off: a crash of the process (or of Rasa) loses nothing that was committed, but a power
+cut or an operating system crash can lose the last few messages (those committed since the last
+checkpoint); the database itself stays consistent. Fine for a clinic's chat assistant; not for
+a record that must never lose a write (use the production profile's PostgreSQL).
+
+Same table and schema as SQLTrackerStore (`events`), same settings: endpoints.yml only names
+this class instead of `SQL`. Any other dialect (e.g. PostgreSQL) is left exactly as Rasa does it.
+"""
+from typing import Any, Optional, Text
+
+import sqlalchemy as sa
+from sqlalchemy.orm import sessionmaker
+from rasa.core.brokers.broker import EventBroker
+from rasa.core.tracker_store import SQLTrackerStore
+from rasa.shared.core.domain import Domain
+
+PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL")
+
+
+def _set_pragmas(dbapi_connection: Any, _connection_record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        for pragma in PRAGMAS:
+            cursor.execute(pragma)
+    finally:
+        cursor.close()
+
+
+class WalSQLTrackerStore(SQLTrackerStore):
+    """SQLTrackerStore; on SQLite: one kept-open connection, WAL, synchronous=NORMAL."""
+
+    def __init__(self, domain: Optional[Domain] = None, dialect: Text = "sqlite",
+                 event_broker: Optional[EventBroker] = None, **kwargs: Any) -> None:
+        # Rasa builds a custom tracker store as cls(host=<url or None>, domain=...,
+        # event_broker=..., **the other keys of its endpoints.yml section); the agent sets the
+        # domain again once the model is loaded.
+        super().__init__(domain=domain, dialect=dialect, event_broker=event_broker, **kwargs)
+        if self.engine.dialect.name != "sqlite":
+            return
+        # The parent made the table with a NullPool engine (its connection is closed by now);
+        # from here on, one pooled connection with the pragmas.
+        url = self.engine.url
+        self.engine.dispose()
+        self.engine = sa.create_engine(
+            url, poolclass=sa.pool.QueuePool, pool_size=1, max_overflow=-1,
+            # the kept connection may be used from another thread than the one that opened it
+            # (never by two at once: the pool hands it to one user at a time)
+            connect_args={"check_same_thread": False})
+        sa.event.listen(self.engine, "connect", _set_pragmas)
+        self.sessionmaker = sessionmaker(bind=self.engine)
