@@ -338,8 +338,7 @@ class Server:
 
 
 # Experiments (not run by default): ours with another endpoints file from bench/.
-VARIANTS = {"ours-wal": "endpoints-wal.yml", "ours-tuned": "endpoints-tuned.yml",
-            "ours-memory": "endpoints-memory.yml"}
+VARIANTS = {"ours-tuned": "endpoints-tuned.yml", "ours-memory": "endpoints-memory.yml"}
 
 
 def stack_class(endpoints: Optional[Path]):

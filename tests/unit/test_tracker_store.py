@@ -1,0 +1,117 @@
+"""clinic.tracker_store.WalSQLTrackerStore: the default profile's tracker store (endpoints.yml)."""
+import asyncio
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+import yaml
+from rasa.core.tracker_store import SQLTrackerStore, create_tracker_store
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import ActionExecuted, BotUttered, SlotSet, UserUttered
+from rasa.shared.core.trackers import DialogueStateTracker
+from rasa.utils.endpoints import read_endpoint_config
+
+from clinic.tracker_store import WalSQLTrackerStore
+
+ROOT = Path(__file__).resolve().parents[2]
+DOMAIN = Domain.from_dict({"intents": ["greet"], "responses": {"utter_greet": [{"text": "Hi"}]},
+                           "slots": {"topic": {"type": "text", "mappings": [{"type": "custom"}]}}})
+
+
+def tracker(sender_id="visitor-1"):
+    return DialogueStateTracker.from_events(sender_id, [
+        ActionExecuted("action_listen"),
+        UserUttered("hello", {"name": "greet", "confidence": 1.0}),
+        SlotSet("topic", "hours"),
+        ActionExecuted("utter_greet"),
+        BotUttered("Hi"),
+        ActionExecuted("action_listen"),
+    ], slots=DOMAIN.slots)
+
+
+def run(coroutine):
+    return asyncio.run(coroutine)
+
+
+def pragmas(connection):
+    journal = connection.exec_driver_sql("PRAGMA journal_mode").scalar()
+    synchronous = connection.exec_driver_sql("PRAGMA synchronous").scalar()
+    return journal, synchronous
+
+
+def test_saves_and_retrieves_a_tracker(tmp_path):
+    store = WalSQLTrackerStore(DOMAIN, db=str(tmp_path / "c.db"))
+    saved = tracker()
+    run(store.save(saved))
+    got = run(store.retrieve("visitor-1"))
+    assert got is not None
+    assert [e.as_dict() for e in got.events] == [e.as_dict() for e in saved.events]
+    assert got.get_slot("topic") == "hours"
+    assert run(store.keys()) == ["visitor-1"]
+    # a second save appends only the new events
+    more = run(store.retrieve("visitor-1"))
+    more.update(UserUttered("bye", {"name": "greet", "confidence": 1.0}))
+    run(store.save(more))
+    assert len(run(store.retrieve("visitor-1")).events) == len(tracker().events) + 1
+
+
+def test_one_kept_connection_with_wal_and_synchronous_normal(tmp_path):
+    store = WalSQLTrackerStore(DOMAIN, db=str(tmp_path / "c.db"))
+    with store.engine.connect() as connection:
+        # 1 = NORMAL (0 OFF, 1 NORMAL, 2 FULL)
+        assert pragmas(connection) == ("wal", 1)
+        first = connection.connection.dbapi_connection
+    run(store.save(tracker()))
+    run(store.retrieve("visitor-1"))
+    with store.engine.connect() as connection:
+        assert connection.connection.dbapi_connection is first  # not opened again
+    assert (tmp_path / "c.db-wal").exists()
+
+
+def test_other_stores_and_connections_read_what_it_wrote(tmp_path):
+    db = tmp_path / "c.db"
+    writer = WalSQLTrackerStore(DOMAIN, db=str(db))
+    run(writer.save(tracker()))  # the writer's connection stays open
+    # another instance of this store, Rasa's own SQLTrackerStore, and plain sqlite3 (as
+    # scripts/purge.py and web/reply_check.py read the `events` table)
+    again = WalSQLTrackerStore(DOMAIN, db=str(db))
+    assert len(run(again.retrieve("visitor-1")).events) == len(tracker().events)
+    rasas = SQLTrackerStore(DOMAIN, dialect="sqlite", db=str(db))
+    assert run(rasas.retrieve("visitor-1")).get_slot("topic") == "hours"
+    with sqlite3.connect(db) as plain:
+        (count,) = plain.execute("SELECT count(*) FROM events WHERE sender_id = ?",
+                                 ("visitor-1",)).fetchone()
+    assert count == len(tracker().events)
+    # and the writer sees what others changed (as after scripts/purge.py)
+    with sa.create_engine(f"sqlite:///{db}").begin() as connection:
+        connection.exec_driver_sql("DELETE FROM events")
+    assert run(writer.retrieve("visitor-1")) is None
+
+
+def test_other_dialects_are_left_as_rasa_makes_them(tmp_path, monkeypatch):
+    # no PostgreSQL here: check only that the SQLite-specific engine is not made for others
+    made = {}
+
+    def fake_init(self, domain=None, dialect="sqlite", **kwargs):
+        self.engine = sa.create_engine("postgresql://u@localhost/db")
+        made["engine"] = self.engine
+
+    monkeypatch.setattr(SQLTrackerStore, "__init__", fake_init)
+    store = WalSQLTrackerStore(DOMAIN, dialect="postgresql", db="db")
+    assert store.engine is made["engine"]
+
+
+def test_endpoints_yml_makes_this_store(tmp_path, monkeypatch):
+    config = yaml.safe_load((ROOT / "endpoints.yml").read_text())["tracker_store"]
+    assert config["db"] == "${TRACKER_SQLITE_DB}"  # unquoted in the file: Rasa substitutes it
+    monkeypatch.setenv("TRACKER_SQLITE_DB", str(tmp_path / "conversations.db"))
+    monkeypatch.setenv("ACTION_ENDPOINT_URL", "http://127.0.0.1:1/webhook")
+    endpoint = read_endpoint_config(str(ROOT / "endpoints.yml"), "tracker_store")
+    store = create_tracker_store(endpoint, DOMAIN)
+    assert isinstance(store, WalSQLTrackerStore)  # not Rasa's in-memory fallback
+    assert store.domain is DOMAIN
+    run(store.save(tracker()))
+    assert os.path.exists(tmp_path / "conversations.db")
+    assert run(store.retrieve("visitor-1")).get_slot("topic") == "hours"
