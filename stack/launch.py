@@ -154,6 +154,10 @@ class Stack:
     def stop_actions(self) -> None:
         self._stop("actions")
 
+    def kill_actions(self) -> None:
+        """A crash rather than a shutdown (fault tests)."""
+        self._stop("actions", signal.SIGKILL)
+
     def _rasa_names(self) -> List[str]:
         if self.profile == "default":
             return ["rasa"]
@@ -220,11 +224,11 @@ class Stack:
             start_new_session=True,
         )
 
-    def _stop(self, name: str) -> None:
+    def _stop(self, name: str, sig: int = signal.SIGTERM) -> None:
         process = self.processes.pop(name, None)
         if process is None or process.poll() is not None:
             return
-        os.killpg(process.pid, signal.SIGTERM)
+        os.killpg(process.pid, sig)
         try:
             process.wait(timeout=15)
         except subprocess.TimeoutExpired:

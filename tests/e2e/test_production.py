@@ -215,3 +215,30 @@ def test_one_process_down_the_public_address_still_answers(production):
     finally:
         production.start_rasa(0)
     assert len(user_messages(production, sender, production.backend_urls[1])) == 5
+
+
+def test_postgresql_down_gives_a_clear_error_with_the_number_then_recovers(production):
+    """Stopping the tracker store's database: the visitor gets the clinic's number, not silence,
+    and the assistant answers again once the database is back."""
+    import subprocess
+
+    from tests.e2e.conftest import START_POSTGRES, ensure_services
+
+    phone = "(470) 299-1998"
+    sender = f"pgdown-{uuid.uuid4().hex[:8]}"
+    assert "24-48 hours" in texts(post(production.rasa_url, sender, "what is the trial"))
+    subprocess.run(START_POSTGRES.replace(" start", " stop -m fast"), shell=True, check=True)
+    try:
+        response = requests.post(f"{production.rasa_url}{WEBHOOK}", timeout=120,
+                                 json={"sender": sender, "message": "how long does it take"})
+        assert response.status_code == 503
+        assert phone in texts(response.json()) and "911" in texts(response.json())
+    finally:
+        ensure_services()
+    for _attempt in range(20):  # pooled connections to the old server are dropped, then renewed
+        response = requests.post(f"{production.rasa_url}{WEBHOOK}", timeout=120,
+                                 json={"sender": sender, "message": "what is the trial"})
+        if response.status_code == 200 and "24-48 hours" in texts(response.json()):
+            break
+    else:
+        pytest.fail(f"no recovery after PostgreSQL came back: {response.status_code}")
