@@ -8,7 +8,7 @@ each) for every event it deserialises; py-spy put that at about 11% of the serve
 import functools
 from typing import Any
 
-from clinic.tracker_store import WalSQLTrackerStore
+from clinic.tracker_store import ClinicSQLTrackerStore
 
 
 def cache_event_resolution() -> None:
@@ -25,7 +25,7 @@ def cache_event_resolution() -> None:
     events.Event.resolve_by_type = staticmethod(resolve_by_type)
 
 
-class CachedEventsTrackerStore(WalSQLTrackerStore):
+class CachedEventsTrackerStore(ClinicSQLTrackerStore):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         cache_event_resolution()
         super().__init__(*args, **kwargs)

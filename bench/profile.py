@@ -110,14 +110,14 @@ async def in_process(messages: List[str]) -> None:
         # for comparison, then an experiment (bench/event_cache.py): Rasa's event class lookup
         # cached (last: it patches Rasa for the rest of this process).
         from bench.event_cache import CachedEventsTrackerStore
-        from clinic.tracker_store import WalSQLTrackerStore
+        from clinic.tracker_store import ClinicSQLTrackerStore
 
         stores = {
             "in-memory tracker store": lambda: InMemoryTrackerStore(domain),
             "Rasa's SQLTrackerStore on SQLite (a new connection each time, rollback journal)":
                 lambda: SQLTrackerStore(domain, dialect="sqlite", db=str(Path(tmp) / "t.db")),
             "SQLite kept open, WAL, synchronous=NORMAL (as the default profile)":
-                lambda: WalSQLTrackerStore(domain, db=str(Path(tmp) / "wal.db")),
+                lambda: ClinicSQLTrackerStore(domain, db=str(Path(tmp) / "wal.db")),
             "as above + Event.resolve_by_type cached (experiment)":
                 lambda: CachedEventsTrackerStore(domain, db=str(Path(tmp) / "tuned.db")),
         }

@@ -16,6 +16,7 @@ from sanic.response import HTTPResponse
 from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
 
 from clinic.contact import clinic_phone
+from clinic.tracker_store import watch_failures
 
 logger = logging.getLogger(__name__)
 
@@ -85,10 +86,15 @@ class ClinicRestInput(InputChannel):
             collector = CollectingOutputChannel()
             message = UserMessage(text, collector, sender, input_channel=self.name())
             try:
-                await asyncio.wait_for(on_new_message(message), self.reply_timeout_s)
+                with watch_failures() as store_failures:
+                    await asyncio.wait_for(on_new_message(message), self.reply_timeout_s)
             except Exception as error:  # noqa: BLE001 - any failure must still reach the visitor
                 # The conversation id and error type only: the text is health information.
                 logger.error("rest.message.failure sender=%s error=%s", sender, type(error).__name__)
+                return self._unavailable(sender)
+            if store_failures:  # answered without the conversation, and not kept: say so
+                logger.error("rest.message.failure sender=%s error=tracker_store:%s",
+                             sender, ",".join(store_failures))
                 return self._unavailable(sender)
             return response.json(collector.messages)
 

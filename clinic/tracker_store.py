@@ -1,4 +1,12 @@
-"""Rasa's SQL tracker store, with SQLite kept open in WAL mode: the default profile's.
+"""Rasa's SQL tracker store, as both profiles use it: failures reported, SQLite in WAL mode.
+
+Failures: Rasa wraps every tracker store in a FailSafeTrackerStore which, when the database
+fails, carries on with an empty in-memory conversation: the visitor would get an answer out of
+context and the message would not be kept, with nothing to show it. Here a failed database call
+is noted for the message being handled (`watch_failures`), and the REST channel
+(clinic/rest_channel.py) answers that message with a clear error and the clinic's number.
+
+SQLite (the default profile):
 
 Rasa's SQLTrackerStore on an SQLite file is slow for two reasons (bench/README.md,
 "Profiling": about half of the Rasa server's time per message):
@@ -26,13 +34,30 @@ a record that must never lose a write (use the production profile's PostgreSQL).
 Same table and schema as SQLTrackerStore (`events`), same settings: endpoints.yml only names
 this class instead of `SQL`. Any other dialect (e.g. PostgreSQL) is left exactly as Rasa does it.
 """
-from typing import Any, Optional, Text
+import contextlib
+from contextvars import ContextVar
+from typing import Any, Iterator, List, Optional, Text
 
 import sqlalchemy as sa
 from sqlalchemy.orm import sessionmaker
 from rasa.core.brokers.broker import EventBroker
 from rasa.core.tracker_store import SQLTrackerStore
 from rasa.shared.core.domain import Domain
+
+# The failures of the message being handled: a list shared with the tasks Rasa starts for it.
+_FAILURES: ContextVar[Optional[List[str]]] = ContextVar("tracker_store_failures", default=None)
+
+
+@contextlib.contextmanager
+def watch_failures() -> Iterator[List[str]]:
+    """Collects the tracker store's failures while one message is handled."""
+    failures: List[str] = []
+    token = _FAILURES.set(failures)
+    try:
+        yield failures
+    finally:
+        _FAILURES.reset(token)
+
 
 PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL")
 
@@ -46,8 +71,9 @@ def _set_pragmas(dbapi_connection: Any, _connection_record: Any) -> None:
         cursor.close()
 
 
-class WalSQLTrackerStore(SQLTrackerStore):
-    """SQLTrackerStore; on SQLite: one kept-open connection, WAL, synchronous=NORMAL."""
+class ClinicSQLTrackerStore(SQLTrackerStore):
+    """SQLTrackerStore that reports failures; on SQLite: one kept-open connection, WAL,
+    synchronous=NORMAL."""
 
     def __init__(self, domain: Optional[Domain] = None, dialect: Text = "sqlite",
                  event_broker: Optional[EventBroker] = None, **kwargs: Any) -> None:
@@ -68,3 +94,14 @@ class WalSQLTrackerStore(SQLTrackerStore):
             connect_args={"check_same_thread": False})
         sa.event.listen(self.engine, "connect", _set_pragmas)
         self.sessionmaker = sessionmaker(bind=self.engine)
+
+    @contextlib.contextmanager
+    def session_scope(self) -> Iterator[Any]:
+        try:
+            with super().session_scope() as session:
+                yield session
+        except Exception as error:
+            failures = _FAILURES.get()
+            if failures is not None:
+                failures.append(type(error).__name__)
+            raise

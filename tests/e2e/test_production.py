@@ -231,7 +231,7 @@ def test_postgresql_down_gives_a_clear_error_with_the_number_then_recovers(produ
     try:
         response = requests.post(f"{production.rasa_url}{WEBHOOK}", timeout=120,
                                  json={"sender": sender, "message": "how long does it take"})
-        assert response.status_code == 503
+        assert response.status_code == 503, response.text[:300]
         assert phone in texts(response.json()) and "911" in texts(response.json())
     finally:
         ensure_services()

@@ -1,4 +1,4 @@
-"""clinic.tracker_store.WalSQLTrackerStore: the default profile's tracker store (endpoints.yml)."""
+"""clinic.tracker_store.ClinicSQLTrackerStore: the default profile's tracker store (endpoints.yml)."""
 import asyncio
 import os
 import sqlite3
@@ -13,7 +13,7 @@ from rasa.shared.core.events import ActionExecuted, BotUttered, SlotSet, UserUtt
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.utils.endpoints import read_endpoint_config
 
-from clinic.tracker_store import WalSQLTrackerStore
+from clinic.tracker_store import ClinicSQLTrackerStore
 
 ROOT = Path(__file__).resolve().parents[2]
 DOMAIN = Domain.from_dict({"intents": ["greet"], "responses": {"utter_greet": [{"text": "Hi"}]},
@@ -42,7 +42,7 @@ def pragmas(connection):
 
 
 def test_saves_and_retrieves_a_tracker(tmp_path):
-    store = WalSQLTrackerStore(DOMAIN, db=str(tmp_path / "c.db"))
+    store = ClinicSQLTrackerStore(DOMAIN, db=str(tmp_path / "c.db"))
     saved = tracker()
     run(store.save(saved))
     got = run(store.retrieve("visitor-1"))
@@ -58,7 +58,7 @@ def test_saves_and_retrieves_a_tracker(tmp_path):
 
 
 def test_one_kept_connection_with_wal_and_synchronous_normal(tmp_path):
-    store = WalSQLTrackerStore(DOMAIN, db=str(tmp_path / "c.db"))
+    store = ClinicSQLTrackerStore(DOMAIN, db=str(tmp_path / "c.db"))
     with store.engine.connect() as connection:
         # 1 = NORMAL (0 OFF, 1 NORMAL, 2 FULL)
         assert pragmas(connection) == ("wal", 1)
@@ -72,11 +72,11 @@ def test_one_kept_connection_with_wal_and_synchronous_normal(tmp_path):
 
 def test_other_stores_and_connections_read_what_it_wrote(tmp_path):
     db = tmp_path / "c.db"
-    writer = WalSQLTrackerStore(DOMAIN, db=str(db))
+    writer = ClinicSQLTrackerStore(DOMAIN, db=str(db))
     run(writer.save(tracker()))  # the writer's connection stays open
     # another instance of this store, Rasa's own SQLTrackerStore, and plain sqlite3 (as
     # scripts/purge.py and web/reply_check.py read the `events` table)
-    again = WalSQLTrackerStore(DOMAIN, db=str(db))
+    again = ClinicSQLTrackerStore(DOMAIN, db=str(db))
     assert len(run(again.retrieve("visitor-1")).events) == len(tracker().events)
     rasas = SQLTrackerStore(DOMAIN, dialect="sqlite", db=str(db))
     assert run(rasas.retrieve("visitor-1")).get_slot("topic") == "hours"
@@ -99,7 +99,7 @@ def test_other_dialects_are_left_as_rasa_makes_them(tmp_path, monkeypatch):
         made["engine"] = self.engine
 
     monkeypatch.setattr(SQLTrackerStore, "__init__", fake_init)
-    store = WalSQLTrackerStore(DOMAIN, dialect="postgresql", db="db")
+    store = ClinicSQLTrackerStore(DOMAIN, dialect="postgresql", db="db")
     assert store.engine is made["engine"]
 
 
@@ -110,7 +110,7 @@ def test_endpoints_yml_makes_this_store(tmp_path, monkeypatch):
     monkeypatch.setenv("ACTION_ENDPOINT_URL", "http://127.0.0.1:1/webhook")
     endpoint = read_endpoint_config(str(ROOT / "endpoints.yml"), "tracker_store")
     store = create_tracker_store(endpoint, DOMAIN)
-    assert isinstance(store, WalSQLTrackerStore)  # not Rasa's in-memory fallback
+    assert isinstance(store, ClinicSQLTrackerStore)  # not Rasa's in-memory fallback
     assert store.domain is DOMAIN
     run(store.save(tracker()))
     assert os.path.exists(tmp_path / "conversations.db")
