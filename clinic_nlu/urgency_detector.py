@@ -19,7 +19,6 @@ the scope rules); this module compiles them into spaCy Matcher token patterns an
 Pure Python + spaCy; no Rasa import (clinic_nlu/urgency_component.py wraps it for Rasa).
 """
 import bisect
-import itertools
 import logging
 import re
 import unicodedata
@@ -48,8 +47,8 @@ CUE_LISTS = ("negation", "negation_after", "hypothetical", "future", "general", 
 SENTENCE_PUNCT = {".", "!", "?", ";", ":", ",", "…", "..", "...", "?!", "!?", "(", ")",
                   "[", "]", "/", "|", "•", "*", '"', "“", "”"}
 MAX_CHARS = 200_000          # longer input is cut (never an exception)
+MAX_WORD_FOR_TYPOS = 30      # longer "words" are not typo-corrected (it is quadratic)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\ufeff]")
-_EMPTY: frozenset = frozenset()
 _RUNS = re.compile(r"(\w)\1{2,}")
 
 
@@ -261,6 +260,7 @@ class UrgencyDetector:
         self._request_openers = [self._phrase_tuple(p) for p in scope.get("request_openers") or []]
         self._fillers = {str(w).lower() for w in scope.get("fillers") or []}
         self._list_continuers = {str(w).lower() for w in scope.get("list_continuers") or []}
+        self._negation_barriers = {str(w).lower() for w in scope.get("negation_barriers") or []}
 
     def _group(self, spec: Any, owner: str, index: str) -> _Group:
         if not isinstance(spec, dict):
@@ -371,7 +371,7 @@ class UrgencyDetector:
                 ing = word + "g"
                 if ing in self._vocab_words or self._is_known(ing):
                     word = ing
-            if len(word) >= self._typo_swap_min:
+            if self._typo_swap_min <= len(word) <= MAX_WORD_FOR_TYPOS:
                 word = self._correct(word)
         if len(self._norm_cache) > 50_000:
             self._norm_cache.clear()
@@ -564,6 +564,26 @@ class _Context:
         self.resolved = sorted(by_key.get("scope:resolved", []))
         self.resolved_weak = sorted(by_key.get("scope:resolved_weak", []))
         self.negation_carried = self._negation_carried()
+        # clause -> cue keys found in it (soft and hard clauses), for O(1) scope checks
+        self._soft_keys: Dict[int, Set[str]] = defaultdict(set)
+        self._hard_keys: Dict[int, Set[str]] = defaultdict(set)
+        for key, spans in by_key.items():
+            if key.startswith("scope:"):
+                for s, _ in spans:
+                    self._soft_keys[clause_of[s]].add(key)
+                    self._hard_keys[hard_of[s]].add(key)
+        self._negation_after_starts = {s: e for s, e in by_key.get("scope:negation_after", [])}
+        self._resolved_by_clause: Dict[int, List[Tuple[int, int]]] = defaultdict(list)
+        for s, e in self.resolved:
+            self._resolved_by_clause[clause_of[s]].append((s, e))
+        self._weak_by_clause: Dict[int, List[Tuple[int, int]]] = defaultdict(list)
+        for s, e in self.resolved_weak:
+            self._weak_by_clause[clause_of[s]].append((s, e))
+        relapse = sorted(s for s, _ in by_key.get("scope:relapse", []))
+        self._last_relapse_clause = clause_of[relapse[-1]] if relapse else -1
+        self._hyp_starts: Dict[int, int] = {}   # hard clause -> first hypothetical cue start
+        for s, _ in sorted(by_key.get("scope:hypothetical", [])):
+            self._hyp_starts.setdefault(hard_of[s], s)
 
     def _negation_carried(self) -> Set[int]:
         """Clauses that continue a negated comma list: "no fever, chills, or redness"."""
@@ -588,14 +608,6 @@ class _Context:
 
     def spans(self, key: Optional[str]) -> List[Tuple[int, int]]:
         return self.by_key.get(key, []) if key else []
-
-    def _in_clause(self, key: str, clause: int, start: int, end: int,
-                   hard: bool = False) -> List[Tuple[int, int]]:
-        """Cue spans of `key` in `clause` (a hard clause if `hard`) not inside [start, end):
-        the words of the matched pattern itself are not cues ("pump isn't working")."""
-        clause_of = self.hard_of if hard else self.clause_of
-        return [(s, e) for s, e in self.by_key.get(key, [])
-                if clause_of[s] == clause and not (start <= s and e <= end)]
 
     def _opener(self, clause: int) -> str:
         """'personal', 'request', 'general' or '' for the words that start the clause."""
@@ -631,8 +643,9 @@ class _Context:
         """ "fever: none", "redness? no." - a lone negation word after the match, with only
         punctuation in between, that ends its clause."""
         n = len(self.words)
-        for s, e in self.by_key.get("scope:negation_after", ()):
-            if end <= s <= end + 2 and all(self.doc[k].is_punct for k in range(end, s)):
+        for s in range(end, min(end + 3, n)):
+            e = self._negation_after_starts.get(s)
+            if e is not None and all(self.doc[k].is_punct for k in range(end, s)):
                 if e >= n or self.doc[e].is_punct or self.doc[e].is_space:
                     return True
         return False
@@ -643,8 +656,9 @@ class _Context:
         ignore = reason.ignore
         # cues inside the match count too, except for negation and resolution (whose words a
         # pattern may contain: "pump isn't working", "pump stopped working")
-        has = lambda key: any(self.clause_of[s] == clause for s, _ in self.by_key.get(key, ()))
-        has_hard = lambda key: any(self.hard_of[s] == hard for s, _ in self.by_key.get(key, ()))
+        soft_keys, hard_keys = self._soft_keys.get(clause, ()), self._hard_keys.get(hard, ())
+        has = lambda key: key in soft_keys
+        has_hard = lambda key: key in hard_keys
         strong = has_hard("scope:overrides_strong")
 
         # negation: a cue right before the match, in the same clause
@@ -656,13 +670,15 @@ class _Context:
                 if s >= start:
                     break
                 if s < start and start - e < self.d._neg_window and self.clause_of[s] == clause:
-                    return False
+                    between = self.words[e:start]
+                    if not any(w in self.d._negation_barriers for w in between):
+                        return False
 
         # hypothetical: a cue anywhere before the match in the clause, or inside it
         # ("the pump will stop working")
         if "hypothetical" not in ignore and not strong:
-            if any(s < end and self.hard_of[s] == hard
-                   for s, _ in self.by_key.get("scope:hypothetical", [])):
+            first = self._hyp_starts.get(hard)
+            if first is not None and first < end:
                 return False
 
         # future: a cue anywhere in the clause ("my refill is next week")
@@ -696,15 +712,12 @@ class _Context:
 
         # resolved: a resolution cue in this clause or the next, with no relapse after it
         if "resolved" not in ignore:
-            for s, e in self.resolved:
-                c = self.clause_of[s]
-                if c in (clause, clause + 1) and not (start <= s and e <= end):
-                    relapse = [rs for rs, _ in self.by_key.get("scope:relapse", [])
-                               if rs > e and self.clause_of[rs] > c]
-                    if not relapse:
+            for c in (clause, clause + 1):
+                for s, e in self._resolved_by_clause.get(c, ()):
+                    if not (start <= s and e <= end) and self._last_relapse_clause <= c:
                         return False
-            for s, e in self.resolved_weak:
-                if self.clause_of[s] == clause and not (start <= s and e <= end):
+            for s, e in self._weak_by_clause.get(clause, ()):
+                if not (start <= s and e <= end):
                     return False
         return True
 

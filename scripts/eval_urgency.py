@@ -47,6 +47,7 @@ class Figures:
     # (text, kind, expected, detected, reason); filled for the tuning half only
     errors: List[Tuple[str, str, str, str, Optional[str]]] = field(default_factory=list)
     error_count: int = 0
+    errors_by_kind: Dict[str, int] = field(default_factory=Counter)  # counts only
 
     def recall(self, level: str) -> float:
         expected = sum(n for (e, _), n in self.confusion.items() if e == level)
@@ -96,6 +97,7 @@ def evaluate(path: Path, detector: Optional[UrgencyDetector] = None,
             figures.none_escalated += detected != "none"
         if detected != expected:
             figures.error_count += 1
+            figures.errors_by_kind[str(row.get("kind", ""))] += 1
             if show_errors:
                 figures.errors.append((text, row.get("kind", ""), expected, detected,
                                        detection.reason if detection else None))
@@ -123,7 +125,9 @@ def report(figures: Figures) -> str:
     lines.append(f"none escalated: {figures.none_escalated}/{figures.none_total} "
                  f"= {100 * figures.none_escalated_share:.1f}% (max {100 * MAX_NONE_ESCALATED:.0f}%)")
     lines.append(f"time per message: mean {figures.mean_ms:.3f} ms, max {figures.max_ms:.3f} ms")
-    lines.append(f"misclassified: {figures.error_count}")
+    lines.append(f"misclassified: {figures.error_count}"
+                 + (f" (by kind: {dict(sorted(figures.errors_by_kind.items()))})"
+                    if figures.errors_by_kind else ""))
     for text, kind, expected, detected, reason in figures.errors:
         lines.append(f"  [{kind}] expected {expected}, got {detected} ({reason}): {text}")
     lines.append("PASS" if passes(figures) else "FAIL")
