@@ -50,6 +50,9 @@ MAX_CHARS = 200_000          # longer input is cut (never an exception)
 MAX_WORD_FOR_TYPOS = 30      # longer "words" are not typo-corrected (it is quadratic)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\ufeff]")
 _RUNS = re.compile(r"(\w)\1{2,}")
+# spaCy's tokenizer is quadratic on a long run without spaces ("😀" * 100000): such runs are
+# broken up before tokenizing (no word of interest is that long)
+_LONG_RUN = re.compile(r"\S{200}")
 
 
 @dataclass(frozen=True)
@@ -403,6 +406,7 @@ class UrgencyDetector:
                 pairs.append((pieces[-1], bool(token.whitespace_)))
         else:
             text = _CONTROL.sub(" ", unicodedata.normalize("NFKC", text_or_doc[:MAX_CHARS]))
+            text = _LONG_RUN.sub(lambda m: m.group(0) + " ", text)
             pairs = [(t.text, bool(t.whitespace_)) for t in self._nlp.make_doc(text.lower())]
         words, spaces = [], []
         for text, space in pairs:
@@ -734,8 +738,8 @@ class _PatternSet:
 
     def __init__(self) -> None:
         self.by_key: Dict[str, List[List[Dict[str, Any]]]] = defaultdict(list)
-        self._first_index: Dict[Tuple[int, str], List[Tuple[str, tuple]]] = defaultdict(list)
-        self._unindexed: List[Tuple[str, tuple]] = []
+        self._first_index: Dict[Tuple[int, str], List[Tuple[str, tuple, tuple]]] = defaultdict(list)
+        self._unindexed: List[Tuple[str, tuple, tuple]] = []
 
     def _constraint(self, attr: str, value: Any) -> tuple:
         if attr not in self._FIELDS:
@@ -761,7 +765,11 @@ class _PatternSet:
                 raise PatternError(f"unsupported OP {spec['OP']}")
             checks = tuple(self._constraint(a, v) for a, v in spec.items() if a != "OP")
             compiled.append((checks, optional))
-        pattern = (key, tuple(compiled))
+        # the word sets of the required tokens: a pattern is only tried on a message that has
+        # a word of each of them
+        required = tuple(frozenset(arg) for checks, optional in compiled if not optional
+                         for kind, field, arg in checks if kind == "in" and field in (0, 1))
+        pattern = (key, tuple(compiled), required)
         first_checks = compiled[0][0]
         for kind, field, arg in first_checks:
             if kind == "in" and field in (0, 1):
@@ -804,11 +812,20 @@ class _PatternSet:
 
     def match(self, doc: Doc) -> Dict[str, List[Tuple[int, int]]]:
         features = [(t.lower_, t.lemma_, t.is_punct, t.is_space, t.like_num) for t in doc]
+        present = {f[0] for f in features} | {f[1] for f in features}
+        viable: Dict[int, bool] = {}
         found: Dict[str, Set[Tuple[int, int]]] = defaultdict(set)
         index = self._first_index
         for i, (lower, lemma, *_rest) in enumerate(features):
             candidates = index.get((0, lower), []) + index.get((1, lemma), []) + self._unindexed
-            for key, specs in candidates:
+            for pattern in candidates:
+                key, specs, required = pattern
+                ok = viable.get(id(pattern))
+                if ok is None:
+                    ok = viable[id(pattern)] = all(not present.isdisjoint(words)
+                                                   for words in required)
+                if not ok:
+                    continue
                 for end in self._ends(specs, features, i):
                     if end > i:
                         found[key].add((i, end))
