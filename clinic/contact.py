@@ -1,4 +1,5 @@
 """The clinic's contact details, read from domain/clinic.yml, where they are written once."""
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Dict
@@ -21,4 +22,7 @@ def clinic_phone() -> str:
 
 def clinic_phone_e164() -> str:
     """In E.164 form, for tel: links and escalation payloads."""
-    return _slots()["clinic_phone_e164"]
+    number = _slots()["clinic_phone_e164"]
+    if not re.fullmatch(r"\+\d{8,15}", number):
+        raise ValueError(f"{DOMAIN_FILE}: clinic_phone_e164 {number!r} is not an E.164 number")
+    return number

@@ -20,12 +20,12 @@ from string import Template
 from typing import Dict, List, Tuple
 from urllib.parse import urlsplit
 
-import yaml
 from aiohttp import web
+
+from clinic.contact import clinic_phone, clinic_phone_e164
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTENT = ROOT / "content" / "intrathecal-pain-pump.txt"
-CLINIC_DOMAIN = ROOT / "domain" / "clinic.yml"
 STATIC = Path(__file__).resolve().parent / "static"
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 DEFAULT_TIMEOUT_MS = 15_000
@@ -118,14 +118,6 @@ def render_blocks(blocks: List[Block]) -> str:
 # Configuration: the clinic's phone number and the Rasa server's origin
 # ---------------------------------------------------------------------------------------------
 
-def read_clinic_phone(domain_path: Path = CLINIC_DOMAIN) -> Tuple[str, str]:
-    """(display, E.164) from the domain's clinic_phone / clinic_phone_e164 slots."""
-    slots = yaml.safe_load(domain_path.read_text(encoding="utf-8"))["slots"]
-    display = str(slots["clinic_phone"]["initial_value"]).strip()
-    e164 = str(slots["clinic_phone_e164"]["initial_value"]).strip()
-    if not re.fullmatch(r"\+\d{8,15}", e164):
-        raise ValueError(f"{domain_path}: clinic_phone_e164 {e164!r} is not an E.164 number")
-    return display, e164
 
 
 def origin_of(url: str) -> str:
@@ -197,13 +189,12 @@ async def health(request: web.Request) -> web.Response:
 def create_app(
     rasa_url: str,
     content_path: Path = CONTENT,
-    clinic_domain: Path = CLINIC_DOMAIN,
     timeout_ms: int = DEFAULT_TIMEOUT_MS,
 ) -> web.Application:
     """The web app: the treatment page with the chat widget talking to `rasa_url`."""
     rasa_url = rasa_url.rstrip("/")
     rasa_origin = origin_of(rasa_url)
-    phone = read_clinic_phone(clinic_domain)
+    phone = (clinic_phone(), clinic_phone_e164())
     blocks = parse_content(Path(content_path).read_text(encoding="utf-8"))
 
     app = web.Application()
