@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import stock as stock_bot  # noqa: E402
-from stack import launch  # noqa: E402
+from stack import launch, production  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results.json"
 LOGS = ROOT / "bench" / "logs"  # ignored by git (logs/ in .gitignore)
@@ -444,18 +444,7 @@ def _bench_database(settings: Dict[str, str]) -> None:
     connect = dict(host=settings["TRACKER_DB_HOST"], port=int(settings["TRACKER_DB_PORT"]),
                    user=settings["TRACKER_DB_USER"],
                    password=settings.get("TRACKER_DB_PASSWORD") or None, connect_timeout=5)
-    try:
-        psycopg2.connect(dbname=BENCH_DB, **connect).close()
-    except psycopg2.OperationalError:
-        admin = psycopg2.connect(dbname="postgres", **connect)
-        admin.autocommit = True
-        try:
-            with admin.cursor() as cursor:
-                cursor.execute(f'CREATE DATABASE "{BENCH_DB}"')
-        except psycopg2.errors.DuplicateDatabase:
-            pass
-        finally:
-            admin.close()
+    production.create_database(BENCH_DB, **connect)
     db = psycopg2.connect(dbname=BENCH_DB, **connect)
     try:
         with db, db.cursor() as cursor:

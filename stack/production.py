@@ -15,7 +15,7 @@ profiles/production.env.example).
 import os
 import shutil
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 ROOT = Path(__file__).resolve().parent.parent
 ENDPOINTS = ROOT / "profiles" / "production" / "endpoints.yml"
@@ -97,6 +97,26 @@ def tracker_db_url(settings: Dict[str, str]):
         password=settings.get("TRACKER_DB_PASSWORD") or None,
         host=settings["TRACKER_DB_HOST"], port=int(settings["TRACKER_DB_PORT"]),
         database=settings["TRACKER_DB_NAME"])
+
+
+def create_database(name: str, **connect: Any) -> None:
+    """Creates PostgreSQL database `name` unless it exists (psycopg2 `connect` arguments)."""
+    import psycopg2
+
+    try:
+        psycopg2.connect(dbname=name, **connect).close()
+        return
+    except psycopg2.OperationalError:
+        pass
+    admin = psycopg2.connect(dbname="postgres", **connect)
+    admin.autocommit = True
+    try:
+        with admin.cursor() as cursor:
+            cursor.execute(f'CREATE DATABASE "{name}"')
+    except psycopg2.errors.DuplicateDatabase:
+        pass  # created meanwhile by a parallel run
+    finally:
+        admin.close()
 
 
 def check_services(settings: Dict[str, str]) -> None:

@@ -52,20 +52,9 @@ def _ensure(name: str, is_up, start_command: str, timeout: float = 30) -> None:
 
 def ensure_services() -> None:
     """PostgreSQL (with the database clinic_test) and Redis, started if they are down."""
-    import psycopg2
-
     _ensure("PostgreSQL", _postgres_up, START_POSTGRES)
     _ensure("Redis", _redis_up, START_REDIS)
-    if not _postgres_up(TEST_DB):
-        connection = psycopg2.connect(dbname="postgres", **PG)
-        connection.autocommit = True
-        try:
-            with connection.cursor() as cursor:
-                cursor.execute(f"CREATE DATABASE {TEST_DB}")
-        except psycopg2.errors.DuplicateDatabase:
-            pass  # created meanwhile by a parallel run
-        finally:
-            connection.close()
+    production.create_database(TEST_DB, connect_timeout=3, **PG)
 
 
 @pytest.fixture(scope="session")
