@@ -1,4 +1,5 @@
-"""Rasa's SQL tracker store, as both profiles use it: failures reported, SQLite in WAL mode.
+"""Rasa's SQL tracker store, as both profiles use it: failures reported, the last saved tracker
+of each conversation kept in the process (clinic/tracker_cache.py), SQLite in WAL mode.
 
 Failures: Rasa wraps every tracker store in a FailSafeTrackerStore which, when the database
 fails, carries on with an empty in-memory conversation: the visitor would get an answer out of
@@ -31,10 +32,12 @@ cut or an operating system crash can lose the last few messages (those committed
 checkpoint); the database itself stays consistent. Fine for a clinic's chat assistant; not for
 a record that must never lose a write (use the production profile's PostgreSQL).
 
-Same table and schema as SQLTrackerStore (`events`), same settings: endpoints.yml only names
-this class instead of `SQL`. Any other dialect (e.g. PostgreSQL) is left exactly as Rasa does it.
+Same table and schema as SQLTrackerStore (`events`), same settings (plus `cache_conversations`,
+how many conversations' trackers to keep in memory, default 500; 0 turns the cache off):
+endpoints.yml only names this class instead of `SQL`. Any other dialect (e.g. PostgreSQL) is left exactly as Rasa does it.
 """
 import contextlib
+import itertools
 from contextvars import ContextVar
 from typing import Any, Iterator, List, Optional, Text
 
@@ -43,6 +46,10 @@ from sqlalchemy.orm import sessionmaker
 from rasa.core.brokers.broker import EventBroker
 from rasa.core.tracker_store import SQLTrackerStore
 from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import SessionStarted
+from rasa.shared.core.trackers import DialogueStateTracker
+
+from clinic.tracker_cache import Stamp, TrackerCache
 
 # The failures of the message being handled: a list shared with the tasks Rasa starts for it.
 _FAILURES: ContextVar[Optional[List[str]]] = ContextVar("tracker_store_failures", default=None)
@@ -71,16 +78,30 @@ def _set_pragmas(dbapi_connection: Any, _connection_record: Any) -> None:
         cursor.close()
 
 
+def _stamp_statement(events: sa.Table) -> Any:
+    sender = sa.bindparam("sender_id")
+    session_start = (sa.select(sa.func.max(events.c.timestamp))
+                     .where(events.c.sender_id == sender,
+                            events.c.type_name == SessionStarted.type_name)
+                     .scalar_subquery())
+    return (sa.select(sa.func.count(events.c.id), sa.func.max(events.c.id))
+            .where(events.c.sender_id == sender,
+                   sa.or_(session_start.is_(None), events.c.timestamp >= session_start)))
+
+
 class ClinicSQLTrackerStore(SQLTrackerStore):
-    """SQLTrackerStore that reports failures; on SQLite: one kept-open connection, WAL,
-    synchronous=NORMAL."""
+    """SQLTrackerStore that reports failures and caches trackers; on SQLite: one kept-open
+    connection, WAL, synchronous=NORMAL."""
 
     def __init__(self, domain: Optional[Domain] = None, dialect: Text = "sqlite",
-                 event_broker: Optional[EventBroker] = None, **kwargs: Any) -> None:
+                 event_broker: Optional[EventBroker] = None, cache_conversations: int = 500,
+                 **kwargs: Any) -> None:
         # Rasa builds a custom tracker store as cls(host=<url or None>, domain=...,
         # event_broker=..., **the other keys of its endpoints.yml section); the agent sets the
         # domain again once the model is loaded.
         super().__init__(domain=domain, dialect=dialect, event_broker=event_broker, **kwargs)
+        self._cache = TrackerCache(int(cache_conversations))
+        self._stamp_statement = _stamp_statement(self.SQLEvent.__table__)
         if self.engine.dialect.name != "sqlite":
             return
         # The parent made the table with a NullPool engine (its connection is closed by now);
@@ -105,3 +126,30 @@ class ClinicSQLTrackerStore(SQLTrackerStore):
             if failures is not None:
                 failures.append(type(error).__name__)
             raise
+
+    async def retrieve(self, sender_id: Text) -> Optional[DialogueStateTracker]:
+        with self.session_scope() as session:
+            stamp = self._stamp(session, sender_id)
+        cached = self._cache.take(sender_id, stamp)
+        if cached is not None:
+            return cached
+        return await super().retrieve(sender_id)
+
+    async def save(self, tracker: DialogueStateTracker) -> None:
+        self._cache.forget(tracker.sender_id)
+        await super().save(tracker)
+        with self.session_scope() as session:
+            self._cache.put(tracker, self._stamp(session, tracker.sender_id))
+
+    def _additional_events(self, session: Any, tracker: DialogueStateTracker) -> Iterator:
+        # Rasa's own, counting the stored events with the stamp's (cheaper) query
+        stored, _ = self._stamp(session, tracker.sender_id)
+        return itertools.islice(tracker.events, stored, len(tracker.events))
+
+    def _stamp(self, session: Any, sender_id: Text) -> Stamp:
+        """What the database holds of the conversation's latest session: (events, highest id).
+
+        The same rows as Rasa's `_event_query` (events from the latest SessionStarted on),
+        as one prepared Core statement: the ORM query costs about a millisecond more."""
+        count, highest = session.execute(self._stamp_statement, {"sender_id": sender_id}).one()
+        return count, highest

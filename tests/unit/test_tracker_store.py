@@ -115,3 +115,77 @@ def test_endpoints_yml_makes_this_store(tmp_path, monkeypatch):
     run(store.save(tracker()))
     assert os.path.exists(tmp_path / "conversations.db")
     assert run(store.retrieve("visitor-1")).get_slot("topic") == "hours"
+
+
+# ---------------------------------------------------------------- the tracker cache
+def dicts(tracker_):
+    return [e.as_dict() for e in tracker_.events]
+
+
+def test_the_just_saved_tracker_is_handed_back_once(tmp_path):
+    store = ClinicSQLTrackerStore(DOMAIN, db=str(tmp_path / "c.db"))
+    saved = tracker()
+    run(store.save(saved))
+    assert run(store.retrieve("visitor-1")) is saved  # no database read, no replay
+    again = run(store.retrieve("visitor-1"))  # not saved in between: read from the database
+    assert again is not saved and dicts(again) == dicts(saved)
+
+
+def test_unsaved_changes_are_never_served(tmp_path):
+    store = ClinicSQLTrackerStore(DOMAIN, db=str(tmp_path / "c.db"))
+    run(store.save(tracker()))
+    got = run(store.retrieve("visitor-1"))
+    got.update(UserUttered("never saved", {"name": "greet", "confidence": 1.0}))
+    assert "never saved" not in str(dicts(run(store.retrieve("visitor-1"))))
+
+
+def test_writes_by_another_process_are_seen(tmp_path):
+    db = str(tmp_path / "c.db")
+    first, second = (ClinicSQLTrackerStore(DOMAIN, db=db) for _ in range(2))
+    run(first.save(tracker()))
+    # the next message of the conversation went to the other process
+    other = run(second.retrieve("visitor-1"))
+    other.update(UserUttered("from the other process", {"name": "greet", "confidence": 1.0}))
+    run(second.save(other))
+    got = run(first.retrieve("visitor-1"))
+    assert dicts(got) == dicts(other)
+    # saving it again appends only the new event: no duplicates
+    got.update(ActionExecuted("action_listen"))
+    run(first.save(got))
+    assert len(run(second.retrieve("visitor-1")).events) == len(other.events) + 1
+
+
+def test_events_before_a_new_session_are_not_cached(tmp_path):
+    # Rasa's retrieve returns only the latest session; a tracker that still holds the earlier
+    # session must not be handed back, or its next save would write events twice.
+    from rasa.shared.core.events import SessionStarted
+
+    store = ClinicSQLTrackerStore(DOMAIN, db=str(tmp_path / "c.db"))
+    saved = tracker()
+    run(store.save(saved))
+    saved = run(store.retrieve("visitor-1"))
+    later = saved.events[-1].timestamp + 10
+    for event in (ActionExecuted("action_session_start", timestamp=later),
+                  SessionStarted(timestamp=later + 1),
+                  ActionExecuted("action_listen", timestamp=later + 2)):
+        saved.update(event)
+    run(store.save(saved))
+    got = run(store.retrieve("visitor-1"))
+    assert got is not saved
+    assert [e.type_name for e in got.events] == ["session_started", "action"]
+    got.update(UserUttered("hi", {"name": "greet", "confidence": 1.0}, timestamp=later + 3))
+    run(store.save(got))
+    assert len(run(store.retrieve("visitor-1")).events) == 3
+
+
+def test_the_cache_is_bounded_and_can_be_turned_off(tmp_path):
+    store = ClinicSQLTrackerStore(DOMAIN, db=str(tmp_path / "c.db"), cache_conversations=2)
+    trackers = [tracker(f"visitor-{n}") for n in range(3)]
+    for saved in trackers:
+        run(store.save(saved))
+    assert run(store.retrieve("visitor-0")) is not trackers[0]  # the oldest went first
+    assert run(store.retrieve("visitor-2")) is trackers[2]
+    off = ClinicSQLTrackerStore(DOMAIN, db=str(tmp_path / "d.db"), cache_conversations=0)
+    saved = tracker()
+    run(off.save(saved))
+    assert run(off.retrieve("visitor-1")) is not saved

@@ -1,0 +1,38 @@
+"""A fix for a slow spot of Rasa 3.6 (pinned in requirements.txt), applied by our REST channel.
+
+Rasa checks every response of the action server with `jsonschema.validate`, which first checks
+the (large, constant) schema itself against JSON Schema's meta-schema: about 20 ms of the Rasa
+server's time for each custom action call, i.e. for every urgent message, and more than the
+rest of such a message's handling (bench/README.md, "Profiling"). Here the schema is checked
+once, and each response is checked against it exactly as `jsonschema.validate` does (same
+errors, same message added by Rasa).
+"""
+from typing import Any, Dict, Text
+
+from jsonschema.exceptions import best_match
+from jsonschema.validators import validator_for
+from rasa.core.actions.action import RemoteAction
+from rasa.shared.constants import DOCS_BASE_URL
+
+_SCHEMA = RemoteAction.action_response_format_spec()
+_VALIDATOR_CLASS = validator_for(_SCHEMA)
+_VALIDATOR_CLASS.check_schema(_SCHEMA)  # once, at import
+_VALIDATOR = _VALIDATOR_CLASS(_SCHEMA)
+
+
+def _validate_action_result(self: RemoteAction, result: Dict[Text, Any]) -> bool:
+    error = best_match(_VALIDATOR.iter_errors(result))
+    if error is not None:
+        # Rasa's wording (rasa/core/actions/action.py, RemoteAction._validate_action_result)
+        error.message += (
+            ". Failed to validate Action server response from API, "
+            "make sure your response from the Action endpoint is valid. "
+            f"For more information about the format visit {DOCS_BASE_URL}/custom-actions")
+        raise error
+    return True
+
+
+def apply() -> None:
+    """Makes Rasa validate action server responses with the checked-once schema."""
+    RemoteAction._validate_action_result = _validate_action_result
+
