@@ -78,6 +78,15 @@ def _set_pragmas(dbapi_connection: Any, _connection_record: Any) -> None:
         cursor.close()
 
 
+def _postgresql_settings(dbapi_connection: Any, _connection_record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("SET synchronous_commit TO OFF")
+    finally:
+        cursor.close()
+    dbapi_connection.commit()
+
+
 def _stamp_statement(events: sa.Table) -> Any:
     sender = sa.bindparam("sender_id")
     session_start = (sa.select(sa.func.max(events.c.timestamp))
@@ -102,6 +111,10 @@ class ClinicSQLTrackerStore(SQLTrackerStore):
         super().__init__(domain=domain, dialect=dialect, event_broker=event_broker, **kwargs)
         self._cache = TrackerCache(int(cache_conversations))
         self._stamp_statement = _stamp_statement(self.SQLEvent.__table__)
+        if self.engine.dialect.name == "postgresql":
+            sa.event.listen(self.engine, "connect", _postgresql_settings)
+            self.engine.dispose()  # the parent's pooled connection predates the listener
+            return
         if self.engine.dialect.name != "sqlite":
             return
         # The parent made the table with a NullPool engine (its connection is closed by now);

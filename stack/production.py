@@ -157,7 +157,14 @@ def nginx_binary() -> str:
 
 
 def nginx_config(listen_port: int, backend_ports: List[int], log_dir: Path, run_dir: Path) -> str:
-    """nginx.conf for the public address: round robin over the Rasa processes, chat only.
+    """nginx.conf for the public address: the Rasa processes behind it, chat only.
+
+    Routing: the messages of one conversation go to the same Rasa process (nginx hashes the
+    `sender` of the JSON body), which then still holds its tracker in memory
+    (clinic/tracker_cache.py) instead of rebuilding it from PostgreSQL. Only speed depends on
+    it: any process answers any conversation correctly (the cache checks the database), a body
+    nginx cannot read the sender from is spread at random, and when a process is down its
+    conversations go to another one.
 
     Only the REST channel (POST /webhooks/rest/webhook and its CORS preflight, its health
     GET /webhooks/rest/) and
@@ -193,7 +200,14 @@ http {{
     uwsgi_temp_path {tmp}/uwsgi;
     scgi_temp_path {tmp}/scgi;
 
+    # The body is read whole into memory before the upstream is chosen (client_body_buffer_size).
+    map $request_body $conversation {{
+        '~"sender"\s*:\s*"(?<sender>[^"]+)"' $sender;
+        default $request_id;
+    }}
+
     upstream rasa {{
+        hash $conversation consistent;
 {backends}
         keepalive 32;
     }}

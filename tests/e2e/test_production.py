@@ -73,6 +73,25 @@ def test_conversation_alternating_between_processes_keeps_its_context(production
         assert user_messages(production, sender, url) == expected
 
 
+def test_one_conversation_stays_on_one_process(production):
+    """nginx sends the messages of a conversation to one Rasa process, which then still holds
+    its tracker in memory (clinic/tracker_cache.py); conversations spread over all processes."""
+    log = production.log_dir / f"front-{production.rasa_port}-access.log"
+
+    def processes_answering(sender):
+        before = len(log.read_text().splitlines())
+        for question in ("what is the trial", "how long does it take?", "does it hurt?"):
+            post(production.rasa_url, sender, question)
+        # '$time_iso8601 $status $request_method $uri $request_time $upstream_addr ...'
+        return {line.split()[5] for line in log.read_text().splitlines()[before:]
+                if " /webhooks/rest/webhook " in line}
+
+    # fixed ids: which process a conversation goes to must not depend on luck
+    used = [processes_answering(f"sticky-{number}") for number in range(12)]
+    assert all(len(processes) == 1 for processes in used), used
+    assert set().union(*used) == {url.split("//")[1] for url in production.backend_urls}
+
+
 def test_nothing_is_lost_under_concurrent_load(production):
     """20 visitors x 10 messages at once through the public address."""
     questions = ["what is the trial", "how long does it take?", "how do they refill the pump",
