@@ -189,3 +189,27 @@ def test_the_cache_is_bounded_and_can_be_turned_off(tmp_path):
     saved = tracker()
     run(off.save(saved))
     assert run(off.retrieve("visitor-1")) is not saved
+
+
+def test_rows_are_written_as_rasas_store_writes_them(tmp_path):
+    ours = ClinicSQLTrackerStore(DOMAIN, db=str(tmp_path / "ours.db"))
+    rasas = SQLTrackerStore(DOMAIN, dialect="sqlite", db=str(tmp_path / "rasas.db"))
+    first = [event for event in tracker().events]
+    for number, event in enumerate(first):
+        event.timestamp = 1000.0 + number
+    more = [UserUttered("bye", {"name": "greet", "confidence": 1.0}, timestamp=2000.0),
+            ActionExecuted("utter_greet", timestamp=2001.0)]
+    for store in (ours, rasas):
+        run(store.save(DialogueStateTracker.from_events("visitor-1", first, slots=DOMAIN.slots)))
+        later = run(store.retrieve("visitor-1"))
+        for event in more:
+            later.update(event)
+        run(store.save(later))
+
+    def rows(name):
+        with sqlite3.connect(tmp_path / name) as db:
+            return db.execute("SELECT id, sender_id, type_name, timestamp, intent_name, "
+                              "action_name, data FROM events ORDER BY id").fetchall()
+
+    assert len(rows("ours.db")) == len(first) + len(more)
+    assert rows("ours.db") == rows("rasas.db")
