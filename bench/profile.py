@@ -3,6 +3,7 @@
     .venv/bin/python -m bench.profile            # in-process: graph nodes, tracker stores
     .venv/bin/python -m bench.profile --py-spy   # also samples the running Rasa server under
                                                  # 10 concurrent users (needs py-spy in .venv)
+    .venv/bin/python -m bench.profile --only-py-spy --profile production   # its Rasa processes
 
 In-process part: loads models/clinic.tar.gz in an Agent, times every graph node (NLU components,
 policies) with a wrapper around GraphNode.__call__, and the whole handling of a message with
@@ -10,9 +11,10 @@ the in-memory tracker store vs the default profile's SQLite tracker store (and R
 Messages: the held-out questions (not the urgent ones: they call the action server, which is not
 running here).
 
-py-spy part: starts the default-profile Stack, samples its Rasa process during a c10 load and
-prints the functions that take the most time (own time, and time including callees, for a few
-libraries of interest). The raw samples go to bench/logs/py-spy-ours.txt.
+py-spy part: starts the default-profile Stack (or the production one, with the benchmark's
+database and services), samples its Rasa process(es) during a c10 load and prints the functions
+that take the most time (own time, and time including callees, for a few libraries of
+interest), per process. The raw samples go to bench/logs/py-spy-<profile>-<process>.txt.
 """
 import argparse
 import asyncio
@@ -116,7 +118,7 @@ async def in_process(messages: List[str]) -> None:
             "in-memory tracker store": lambda: InMemoryTrackerStore(domain),
             "Rasa's SQLTrackerStore on SQLite (a new connection each time, rollback journal)":
                 lambda: SQLTrackerStore(domain, dialect="sqlite", db=str(Path(tmp) / "t.db")),
-            "SQLite kept open, WAL, synchronous=NORMAL (as the default profile)":
+            "the default profile's (SQLite kept open, WAL, synchronous=NORMAL, tracker cache)":
                 lambda: ClinicSQLTrackerStore(domain, db=str(Path(tmp) / "wal.db")),
             "as above + Event.resolve_by_type cached (experiment)":
                 lambda: CachedEventsTrackerStore(domain, db=str(Path(tmp) / "tuned.db")),
@@ -160,45 +162,55 @@ async def in_process(messages: List[str]) -> None:
                 print(f"  node {node:<55} {sum(values) / len(messages) * 1000:7.3f} ms/message")
 
 
-def py_spy(seconds: int) -> None:
-    """Samples the default-profile Rasa server under 10 concurrent users."""
+def py_spy(seconds: int, profile: str) -> None:
+    """Samples the Rasa process(es) of the given profile under 10 concurrent users."""
     from bench import run as bench
 
     spy = launch.BIN / "py-spy"
     if not spy.exists():
         raise SystemExit(f"{spy} is missing: `.venv/bin/pip install py-spy` (a look only; it is "
                          "not in requirements.txt)")
+    extra = {}
+    if profile == "production":
+        extra, why_not = bench.production_args()
+        if extra is None:
+            raise SystemExit(f"production profile not available: {why_not}")
     logs = bench.LOGS / "profile"
     logs.mkdir(parents=True, exist_ok=True)
-    raw = bench.LOGS / "py-spy-ours.txt"
     with tempfile.TemporaryDirectory() as tmp:
         stack = launch.Stack(rasa_port=launch.free_port(), action_port=launch.free_port(),
                              web_port=launch.free_port(), log_dir=logs, data_dir=Path(tmp),
                              secrets={"RASA_AUTH_TOKEN": pysecrets.token_urlsafe(24),
-                                      "STAFF_PASSWORD": pysecrets.token_urlsafe(16)})
+                                      "STAFF_PASSWORD": pysecrets.token_urlsafe(16)}, **extra)
         try:
             stack.start()
             url = f"{stack.rasa_url}/webhooks/rest/webhook"
             pool = bench.ours_messages()
             asyncio.run(bench.warm_up(url, pool, "profile"))
-            pid = stack.processes["rasa"].pid
-            recorder = subprocess.Popen([str(spy), "record", "--pid", str(pid), "--duration",
-                                         str(seconds), "--rate", "200", "--format", "raw",
-                                         "--output", str(raw), "--nonblocking"],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            raws = {name: bench.LOGS / f"py-spy-{profile}-{name}.txt"
+                    for name in stack.processes if name.startswith("rasa")}
+            recorders = [subprocess.Popen(
+                [str(spy), "record", "--pid", str(stack.processes[name].pid), "--duration",
+                 str(seconds), "--rate", "200", "--format", "raw", "--output", str(raw),
+                 "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                for name, raw in raws.items()]
             time.sleep(1)
             scripts = [bench.ours_script(u, 40, pool) for u in range(10)]
             deadline = time.monotonic() + seconds
             load = {}
             while time.monotonic() < deadline - 2:
-                load = asyncio.run(bench.run_load(url, scripts, 10, f"profile-{time.time_ns()}"))
-            _, err = recorder.communicate(timeout=seconds + 60)
-            if recorder.returncode != 0:
-                raise SystemExit(f"py-spy failed: {err.decode(errors='replace')[-800:]}")
+                load = asyncio.run(bench.run_load(url, scripts, 10,
+                                                  f"profile-{time.time_ns()}"))
+            for recorder in recorders:
+                _, err = recorder.communicate(timeout=seconds + 60)
+                if recorder.returncode != 0:
+                    raise SystemExit(f"py-spy failed: {err.decode(errors='replace')[-800:]}")
             print(f"\nlast c10 load while sampling: {json.dumps(load)}")
         finally:
             stack.stop()
-    summarise(raw)
+    for name, raw in raws.items():
+        print(f"\n== {profile}: {name}")
+        summarise(raw)
 
 
 def summarise(raw: Path, top: int = 25) -> None:
@@ -251,6 +263,8 @@ def main() -> None:
     parser.add_argument("--py-spy", action="store_true", help="also sample the running server")
     parser.add_argument("--seconds", type=int, default=40)
     parser.add_argument("--only-py-spy", action="store_true")
+    parser.add_argument("--profile", choices=("default", "production"), default="default",
+                        help="which stack py-spy samples")
     args = parser.parse_args()
     if not launch.MODEL.exists():
         raise SystemExit(f"{launch.MODEL} is missing: run `make train` first")
@@ -258,7 +272,7 @@ def main() -> None:
         messages = heldout()
         asyncio.run(in_process(messages))
     if args.py_spy or args.only_py_spy:
-        py_spy(args.seconds)
+        py_spy(args.seconds, args.profile)
 
 
 if __name__ == "__main__":
