@@ -5,7 +5,8 @@ the scope rules); this module compiles them into spaCy Matcher token patterns an
 
 1. The message's tokens (a Doc is used as it is tokenized, never re-tokenized) are copied,
    lower-cased and lightly normalized (letter runs, "beepin" -> "beeping", one-edit typos of
-   pattern words), into a Doc of the detector's own pipeline, which the lookup lemmatizer fills.
+   pattern words, tried likeliest edit first; "fever: 101" reads "fever is 101"), into a Doc of
+   the detector's own pipeline, which the lookup lemmatizer fills.
    So a Doc from any copy of the pipeline (another Vocab) works the same as a string.
 2. The patterns are matched on the token strings (LOWER / LEMMA) by `_PatternSet`, which gives
    the same matches as spacy.matcher.Matcher with the same patterns (`spacy_matcher()` builds
@@ -43,11 +44,13 @@ SCOPES = ("negation", "hypothetical", "future", "general", "past", "past_recent"
 # Each may have a "<name>_exceptions" list: a cue overlapping one of those does not count.
 CUE_LISTS = ("negation", "negation_after", "hypothetical", "future", "general", "present_statement",
              "overrides_strong", "overrides_aspect", "overrides_chronic", "past", "past_recent",
-             "chronic", "chronic_weak", "candidacy", "resolved", "resolved_weak", "relapse")
+             "chronic", "chronic_weak", "candidacy", "resolved", "resolved_weak", "relapse",
+             "returned")
 SENTENCE_PUNCT = {".", "!", "?", ";", ":", ",", "…", "..", "...", "?!", "!?", "(", ")",
                   "[", "]", "/", "|", "•", "*", '"', "“", "”"}
 MAX_CHARS = 200_000          # longer input is cut (never an exception)
 MAX_WORD_FOR_TYPOS = 30      # longer "words" are not typo-corrected (it is quadratic)
+PREDICATE_LOOKAHEAD = 8      # words after a soft break in which its clause's verb is looked for
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\ufeff]")
 _RUNS = re.compile(r"(\w)\1{2,}")
 # spaCy's tokenizer is quadratic on a long run without spaces ("😀" * 100000): such runs are
@@ -95,6 +98,18 @@ class PatternError(ValueError):
     """The patterns file is malformed."""
 
 
+class _PatternLoader(yaml.SafeLoader):
+    """YAML 1.1 reads the words no / yes / on / off as booleans, which silently turned "no" in
+    `gap_stop` and "on" in `not_after` into False / True: here only true / false are booleans."""
+
+
+_PatternLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+_PatternLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+
+
 class UrgencyDetector:
     def __init__(self, config: Dict[str, Any], nlp: Language) -> None:
         self._nlp = nlp
@@ -117,6 +132,8 @@ class UrgencyDetector:
         self._whole_ignore = {str(w).lower() for w in config.get("whole_message_ignore") or []}
         self._gap_stop = sorted({str(w).lower() for w in config.get("gap_stop") or []})
         self._vocab_words: Set[str] = set()
+        self._word_specs: Dict[str, Set[int]] = defaultdict(set)   # word -> token specs using it
+        self._n_specs = 0
         self._patterns = _PatternSet()
         self._compile_clauses(config.get("clauses") or {})
         self._compile_scope(config.get("scope") or {})
@@ -139,7 +156,7 @@ class UrgencyDetector:
     @classmethod
     def from_yaml(cls, path: Path = DEFAULT_PATTERNS, nlp: Optional[Language] = None) -> "UrgencyDetector":
         with open(path, encoding="utf-8") as handle:
-            config = yaml.safe_load(handle)
+            config = yaml.load(handle, Loader=_PatternLoader)
         if nlp is None:
             from clinic_nlu.spacy_pipeline import build
 
@@ -196,9 +213,11 @@ class UrgencyDetector:
         words = self._expand_words(tok)
         if not words:
             raise PatternError(f"empty token spec {tok!r}")
+        self._n_specs += 1
         for word in words:
             if word.isalpha():
                 self._vocab_words.add(word)
+                self._word_specs[word].add(self._n_specs)
         if literal:
             spec: Dict[str, Any] = {"LOWER": {"IN": sorted(set(words))}}
         else:
@@ -253,6 +272,9 @@ class UrgencyDetector:
         self._subject_starts = low("subject_starts")
         self._soft_breaks = low("soft_breaks")
         self._not_after = low("not_after")
+        self._label_marks = low("label_marks")
+        self._need_predicate = low("soft_breaks_need_predicate")
+        self._predicates = low("predicates")
 
     def _compile_scope(self, scope: Dict[str, Any]) -> None:
         for name in CUE_LISTS:
@@ -264,6 +286,10 @@ class UrgencyDetector:
         self._fillers = {str(w).lower() for w in scope.get("fillers") or []}
         self._list_continuers = {str(w).lower() for w in scope.get("list_continuers") or []}
         self._negation_barriers = {str(w).lower() for w in scope.get("negation_barriers") or []}
+        self._predicate_aux = {str(w).lower() for w in scope.get("negated_predicate_aux") or []}
+        self._predicate_neg = {str(w).lower() for w in scope.get("negated_predicate_words") or []}
+        self._opener_negations = {str(w).lower() for w in scope.get("opener_negations") or []}
+        self._question_subjects = {str(w).lower() for w in scope.get("question_subjects") or []}
 
     def _group(self, spec: Any, owner: str, index: str) -> _Group:
         if not isinstance(spec, dict):
@@ -334,30 +360,65 @@ class UrgencyDetector:
 
     # ------------------------------------------------------------------ normalization
     def _correct(self, word: str) -> str:
-        """One-edit typo of a pattern word -> that word; anything else is kept."""
+        """One-edit typo of a pattern word -> that word; anything else is kept. Edits are tried
+        from the likeliest slip down: swapped letters ("pupm"), a doubled letter missed or added
+        ("slepy", "numbb"), a letter missed ("chst"), added, changed; the first kind of edit
+        that reaches a pattern word decides (if it reaches two unrelated words, the word
+        is kept: "waek" may be "weak" or "wake")."""
         if word in self._vocab_words or self._is_known(word) or not word.isalpha():
             return word
-        candidates: Set[str] = set()
         n = len(word)
-        if n >= self._typo_min:
-            candidates |= {w for w in self._typo_index.get(word, ()) if len(w) == n + 1}  # dropped letter
-            for i in range(n):
-                deleted = word[:i] + word[i + 1:]
-                if deleted in self._vocab_words and n - 1 >= self._typo_min:  # extra letter
-                    candidates.add(deleted)
-                candidates |= {w for w in self._typo_index.get(deleted, ())  # one letter changed
-                               if len(w) == n and sum(a != b for a, b in zip(w, word)) == 1}
+        swaps: Set[str] = set()
+        doubles: Set[str] = set()
+        missed: Set[str] = set()
+        added: Set[str] = set()
+        changed: Set[str] = set()
         if n >= self._typo_swap_min:
             for i in range(n - 1):
                 swapped = word[:i] + word[i + 1] + word[i] + word[i + 2:]
                 if swapped in self._vocab_words:
-                    candidates.add(swapped)
-        if len(candidates) == 1:
-            return next(iter(candidates))
-        if len(candidates) > 1:  # ambiguous: only if all candidates share a lemma
-            lemmas = {self._lemma(c) for c in candidates}
-            if len(lemmas) == 1:
-                return sorted(candidates)[0]
+                    swaps.add(swapped)
+        if n >= self._typo_min:
+            for w in self._typo_index.get(word, ()):   # a letter dropped
+                if len(w) == n + 1:
+                    doubled = any(w[i] == w[i + 1] and w[:i] + w[i + 1:] == word for i in range(n))
+                    (doubles if doubled else missed).add(w)
+            for i in range(n):
+                deleted = word[:i] + word[i + 1:]
+                if deleted in self._vocab_words and n - 1 >= self._typo_min:   # a letter added
+                    doubled = (i > 0 and word[i - 1] == word[i]) or (i + 1 < n and word[i + 1] == word[i])
+                    (doubles if doubled else added).add(deleted)
+                changed |= {w for w in self._typo_index.get(deleted, ())   # a letter changed
+                           if len(w) == n and sum(a != b for a, b in zip(w, word)) == 1}
+        for candidates in (swaps, doubles, missed, added, changed):
+            if candidates:
+                return self._pick(candidates) or word
+        return word
+
+    def _pick(self, candidates: Set[str]) -> Optional[str]:
+        """The correction among equally likely ones, or None if they mean different things."""
+        if len({self._lemma(c) for c in candidates}) == 1:
+            return sorted(candidates)[0]
+        # one of them stands wherever the others do: "unconsious" is one edit from
+        # "unconscious" and from the listed misspelling "unconcious", which it may replace
+        specs = {c: self._word_specs.get(c, set()) for c in candidates}
+        for c in sorted(candidates):
+            if all(specs[o] <= specs[c] for o in candidates):
+                return c
+        # a dictionary word: "incisoin" -> "incision", not the listed "incison"
+        known = {c for c in candidates if self._is_known(c)}
+        if known and len({self._lemma(c) for c in known}) == 1:
+            return sorted(known)[0]
+        return None
+
+    def _undouble(self, word: str) -> str:
+        """A doubled letter is the commonest typo and the only one short words get corrected
+        for ("redd", "numbb", "outt"): drop one copy if that gives a pattern or dictionary word."""
+        for i in range(1, len(word)):
+            if word[i] == word[i - 1]:
+                single = word[:i] + word[i + 1:]
+                if single in self._vocab_words or self._is_known(single):
+                    return single
         return word
 
     def _normalize(self, text: str) -> str:
@@ -370,10 +431,17 @@ class UrgencyDetector:
                 two = _RUNS.sub(r"\1\1", word)
                 one = _RUNS.sub(r"\1", word)
                 word = one if (one in self._vocab_words or self._is_known(one)) and two not in self._vocab_words else two
+            if word.isalpha() and word not in self._vocab_words and not self._is_known(word):
+                word = self._undouble(word)
             if word.endswith("in") and len(word) >= 5 and word.isalpha() and word not in self._vocab_words:
                 ing = word + "g"
-                if ing in self._vocab_words or self._is_known(ing):
+                # a pattern word first, then a typo of one ("incisin" is "incision", not
+                # "incising"), then any dictionary word
+                if ing in self._vocab_words:
                     word = ing
+                elif self._is_known(ing) and not self._is_known(word):
+                    corrected = self._correct(word) if len(word) <= MAX_WORD_FOR_TYPOS else word
+                    word = corrected if corrected != word else ing
             if self._typo_swap_min <= len(word) <= MAX_WORD_FOR_TYPOS:
                 word = self._correct(word)
         if len(self._norm_cache) > 50_000:
@@ -408,11 +476,10 @@ class UrgencyDetector:
             text = _CONTROL.sub(" ", unicodedata.normalize("NFKC", text_or_doc[:MAX_CHARS]))
             text = _LONG_RUN.sub(lambda m: m.group(0) + " ", text)
             pairs = [(t.text, bool(t.whitespace_)) for t in self._nlp.make_doc(text.lower())]
+        pairs = [(text, space) for text, space in pairs if text]
         words, spaces = [], []
-        for text, space in pairs:
-            if not text:
-                continue
-            words.append(self._normalize(text))
+        for k, (text, space) in enumerate(pairs):
+            words.append("is" if self._is_label_mark(pairs, k) else self._normalize(text))
             spaces.append(space)
         doc = Doc(self._nlp.vocab, words=words, spaces=spaces)
         if self._lemmatizer is not None:
@@ -422,15 +489,30 @@ class UrgencyDetector:
                     token.lemma_ = token.lower_
         return doc
 
+    def _is_label_mark(self, pairs: List[Tuple[str, bool]], k: int) -> bool:
+        """ "fever: 101", "incision - red, hot": a colon or a free-standing dash between a word
+        and the next reads as "is" (so "refill: missed" is "refill is missed")."""
+        text, space = pairs[k]
+        if text not in self._label_marks or k == 0 or k + 1 >= len(pairs) or not space:
+            return False
+        before, before_space = pairs[k - 1]
+        if not before[-1:].isalnum():
+            return False
+        return text == ":" or before_space   # a dash needs a space on both sides
+
     # ------------------------------------------------------------------ clauses
-    def _clauses(self, words: Sequence[str], punct: Sequence[bool]) -> Tuple[List[int], List[int]]:
-        """Clause index of every token: with soft breaks, and with hard breaks only."""
+    def _clauses(self, words: Sequence[str], punct: Sequence[bool],
+                 lemmas: Optional[Sequence[str]] = None) -> Tuple[List[int], List[int]]:
+        """Clause index of every token: with soft breaks, and with hard breaks only.
+        `not_after` words are checked by lemma too, so that every inflection of a listed verb
+        ("causes", "makes") keeps its object in its clause."""
+        lemmas = lemmas or words
         clause_of = [0] * len(words)
         hard_of = [0] * len(words)
         clause = 0
         hard = 0
         started = False   # the current clause has a word already
-        prev = ""
+        prev = prev_lemma = ""
         for i, word in enumerate(words):
             boundary_token = (punct[i] and word in SENTENCE_PUNCT) or "\n" in word or word in self._hard_breaks
             if boundary_token:
@@ -439,7 +521,7 @@ class UrgencyDetector:
                     hard += 1
                     started = False
                 clause_of[i], hard_of[i] = clause, hard
-                prev = ""
+                prev = prev_lemma = ""
                 continue
             if punct[i] or word.isspace():
                 clause_of[i], hard_of[i] = clause, hard
@@ -450,14 +532,28 @@ class UrgencyDetector:
                 hard += 1
                 started = False
                 clause_of[i], hard_of[i] = clause, hard
-                prev = word
+                prev, prev_lemma = word, lemmas[i]
                 continue
-            if started and word in self._soft_breaks and prev and prev not in self._not_after:
+            if (started and word in self._soft_breaks and prev and prev not in self._not_after
+                    and prev_lemma not in self._not_after
+                    and (word not in self._need_predicate or self._predicate_follows(words, punct, i))):
                 clause += 1
             clause_of[i], hard_of[i] = clause, hard
             started = True
-            prev = word
+            prev, prev_lemma = word, lemmas[i]
         return clause_of, hard_of
+
+    def _predicate_follows(self, words: Sequence[str], punct: Sequence[bool], i: int) -> bool:
+        """ "how long is recovery the incision is red" breaks before "the"; "does baclofen lower
+        the seizure threshold" does not: the words after "the" must say something (a verb of
+        `predicates`) before the next break, within a few words (so a long input stays linear)."""
+        for j in range(i + 1, min(i + 1 + PREDICATE_LOOKAHEAD, len(words))):
+            word = words[j]
+            if punct[j] or word in self._hard_breaks or word in self._and_words:
+                return False
+            if word in self._predicates:
+                return True
+        return False
 
     # ------------------------------------------------------------------ detection
     def detect(self, text_or_doc: Union[str, Doc]) -> Optional[Detection]:
@@ -484,14 +580,14 @@ class UrgencyDetector:
         """Debug view: normalized words, clauses, raw matches."""
         doc = self._working_doc(text)
         words = [t.text for t in doc]
-        clause_of, _ = self._clauses(words, [t.is_punct for t in doc])
+        clause_of, _ = self._clauses(words, [t.is_punct for t in doc], [t.lemma_ for t in doc])
         matches = [(k, s, e, doc[s:e].text) for k, spans in self._match(doc).items() for s, e in spans]
         return {"words": words, "lemmas": [t.lemma_ for t in doc], "clauses": clause_of,
                 "matches": matches, "detection": self._detect(doc)}
 
     def _detect(self, doc: Doc) -> Optional[Detection]:
         words = [t.text for t in doc]
-        clause_of, hard_of = self._clauses(words, [t.is_punct for t in doc])
+        clause_of, hard_of = self._clauses(words, [t.is_punct for t in doc], [t.lemma_ for t in doc])
         by_key = self._match(doc)
         ctx = _Context(self, doc, words, clause_of, hard_of, by_key)
         stripped = tuple(w for w, t in zip(words, doc)
@@ -577,6 +673,7 @@ class _Context:
                     self._soft_keys[clause_of[s]].add(key)
                     self._hard_keys[hard_of[s]].add(key)
         self._negation_after_starts = {s: e for s, e in by_key.get("scope:negation_after", [])}
+        self._negation_starts = {s for s, _ in self.negations}
         self._resolved_by_clause: Dict[int, List[Tuple[int, int]]] = defaultdict(list)
         for s, e in self.resolved:
             self._resolved_by_clause[clause_of[s]].append((s, e))
@@ -585,14 +682,25 @@ class _Context:
             self._weak_by_clause[clause_of[s]].append((s, e))
         relapse = sorted(s for s, _ in by_key.get("scope:relapse", []))
         self._last_relapse_clause = clause_of[relapse[-1]] if relapse else -1
+        returned = [hard_of[s] for s, _ in by_key.get("scope:returned", [])]
+        self._last_returned_hard = max(returned) if returned else -1
         self._hyp_starts: Dict[int, int] = {}   # hard clause -> first hypothetical cue start
         for s, _ in sorted(by_key.get("scope:hypothetical", [])):
             self._hyp_starts.setdefault(hard_of[s], s)
+        # clauses with a present statement that is not the content of a supposition
+        # ("will i get withdrawal if my refill is late": "my refill is" is supposed)
+        self._present: Set[int] = {
+            clause_of[s] for s, _ in by_key.get("scope:present_statement", [])
+            if self._hyp_starts.get(hard_of[s], len(words)) > s}
 
     def _negation_carried(self) -> Set[int]:
-        """Clauses that continue a negated comma list: "no fever, chills, or redness"."""
+        """Clauses that continue a negated comma list: "no fever, chills, or redness". The list
+        must start with a sign the negation covers: in "i can't sleep, chest pain" or "can't
+        hold it in, peeing everywhere" the negation is no list's."""
         words, doc, clause_of = self.words, self.doc, self.clause_of
-        negated = {clause_of[s] for s, _ in self.negations}
+        signs = {clause_of[s] for key, spans in self.by_key.items()
+                 if key.startswith(("reason:", "cue:")) for s, _ in spans}
+        negated = {clause_of[s] for s, _ in self.negations} & signs
         info: Dict[int, List[Any]] = {}   # clause -> [starts with a comma, words, first word]
         for i, word in enumerate(words):
             c = clause_of[i]
@@ -633,12 +741,27 @@ class _Context:
         result = ""
         if any(head_t[:len(p)] == p for p in self.d._personal_openers if p):
             result = "personal"
+        elif head_t and self._subjectless(head_t):
+            result = ""
         elif any(head_t[:len(p)] == p for p in self.d._request_openers if p):
             result = "request"
         elif head_t and head_t[0] in self.d._general_openers:
             result = "general"
         self._cache[("opener", clause)] = result
         return result
+
+    def _subjectless(self, head: Tuple[str, ...]) -> bool:
+        """A negated auxiliary with no subject after it is a statement with the subject left
+        out ("haven't had my refill", "didn't get my refill"), not a question ("haven't you",
+        "doesn't the pump ...")."""
+        negations = self.d._opener_negations
+        if head[0] in negations:            # "havent had", "didnt get"
+            rest = head[1:]
+        elif len(head) > 1 and head[1] in negations:   # "have n't had"
+            rest = head[2:]
+        else:
+            return False
+        return bool(rest) and rest[0] not in self.d._question_subjects
 
     def _message_has(self, key: str) -> bool:
         return bool(self.by_key.get(key))
@@ -654,6 +777,17 @@ class _Context:
                     return True
         return False
 
+    def _negated_predicate(self, end: int) -> bool:
+        """ "the alarm hasn't gone off", "fever never came back": the match is the subject of a
+        negated verb - a negation right after it, past at most two auxiliaries ("has", "still").
+        Negations of a resolution ("hasn't gone down", "won't stop") are exceptions of the
+        negation cue list, so those symptoms still count."""
+        i, clause, n = end, self.clause_of[end - 1], len(self.words)
+        while i < n and i - end < 2 and self.words[i] in self.d._predicate_aux:
+            i += 1
+        return (i < n and i in self._negation_starts and self.clause_of[i] == clause
+                and self.words[i] in self.d._predicate_neg)
+
     def in_scope(self, reason: _Reason, start: int, end: int) -> bool:
         clause = self.clause_of[start]
         hard = self.hard_of[start]
@@ -667,7 +801,7 @@ class _Context:
 
         # negation: a cue right before the match, in the same clause
         if "negation" not in ignore:
-            if clause in self.negation_carried or self._negated_after(end):
+            if clause in self.negation_carried or self._negated_after(end) or self._negated_predicate(end):
                 return False
             i = bisect.bisect_left(self.negations, (start - self.d._neg_window - 3, 0))
             for s, e in self.negations[i:]:
@@ -695,12 +829,14 @@ class _Context:
             general = opener == "general" or (opener == "request" and not reason.request_ok)
             general = general or has("scope:general")
             if general and not (strong or has("scope:overrides_aspect")
-                                or has("scope:present_statement")):
+                                or clause in self._present):
                 return False
 
         # past
         past_keys = ["scope:past"] + ([] if "past_recent" in ignore else ["scope:past_recent"])
-        if "past" not in ignore and not strong and any(has_hard(k) for k in past_keys):
+        # ... unless a later clause says it is back ("had a fever last week and now it's back")
+        if ("past" not in ignore and not strong and any(has_hard(k) for k in past_keys)
+                and self._last_returned_hard <= hard):
             return False
 
         # chronic (clause) and candidacy (message)

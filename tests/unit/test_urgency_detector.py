@@ -316,6 +316,57 @@ def test_every_reason_in_the_patterns_file_has_a_known_level():
     assert {spec["level"] for spec in config["reasons"].values()} <= {"emergency", "urgent", "handoff"}
 
 
+# ---------------------------------------------------------------- general rules (generalization)
+def test_yaml_words_no_and_on_stay_words(detector):
+    """YAML 1.1 would read `no` / `on` in the word lists as booleans."""
+    assert "no" in detector._gap_stop
+    assert "on" in detector._not_after
+
+
+@pytest.mark.parametrize("text, expected", [
+    # typos: likeliest edit first, a dictionary word over a listed misspelling
+    ("my pupm is beeping", "urgent"),
+    ("so slepy after the refill i cant stay awake", "emergency"),
+    ("chst pain", "emergency"),
+    ("my legs are numbb", "emergency"),
+    ("the incisoin is swollen", "urgent"),
+    ("hes unconsious", "emergency"),
+    # a negated verb after the sign, unless it negates the sign's going away
+    ("the alarm hasn't gone off", "none"),
+    ("my fever never came back after the trial", "none"),
+    ("the swelling at my incision hasn't gone down", "urgent"),
+    # a question about a reported fact vs a question about facts in general
+    ("is it normal that my incision is oozing?", "urgent"),
+    ("is it a problem that i missed my refill yesterday?", "urgent"),
+    ("is it normal for the incision to ooze?", "none"),
+    ("will i get withdrawal if my refill is late", "none"),
+    # the subject left out: a statement, not a question
+    ("haven't had my refill and it's overdue", "urgent"),
+    # a past sign that is back
+    ("i had a fever last week and now it's back", "urgent"),
+    # "label: value"
+    ("fever: 101.2", "urgent"),
+    ("refill: missed", "urgent"),
+    # a verb's object is no new clause; a new statement is
+    ("does baclofen lower the seizure threshold", "none"),
+    ("how long is recovery the incision is red", "urgent"),
+    # a negation lists only what follows a negated sign
+    ("i cant sleep, chest pain", "emergency"),
+    ("unable to breathe", "emergency"),
+    # how drowsy: very -> possible overdose, a little -> a reaction
+    ("a little drowsy since the dose change", "urgent"),
+    ("very sleepy since the refill", "emergency"),
+    # the thing named earlier
+    ("the redness went away but now it's leaking", "urgent"),
+    ("when is my next refill? i think i missed it", "urgent"),
+    # suppositions and conditions
+    ("say my pump alarmed at night, who would i call?", "none"),
+    ("headache every time i sit up, goes away lying flat, had the implant monday", "urgent"),
+])
+def test_general_rules(detector, text, expected):
+    assert level(detector, text) == expected, text
+
+
 # ---------------------------------------------------------------- the labelled table
 # The held-out half, written before any pattern and never read while tuning, does not meet the
 # thresholds yet (emergency recall 0.973, urgent 0.945, 6.8% of negatives escalate; issue
