@@ -1,23 +1,32 @@
-"""Rasa's RulePolicy, predicting from the conversation's last turns instead of all of them.
+"""Rasa's RulePolicy with the same predictions, skipping work that cannot change them.
 
 Why: for every prediction (two or three per message) RulePolicy turns the WHOLE conversation
-into one state per turn and then walks all of them against every rule, although no rule can
-look further back than its own length. That made prediction the largest part of the Rasa
-server's time per message, growing with the length of the conversation (bench/README.md).
+into one state per turn, walks all of them against every rule, and does it twice after a user
+message (once with the message's text instead of its intent, for end-to-end rules). That made
+prediction the largest part of the Rasa server's time per message, growing with the length of
+the conversation (bench/README.md, "Profiling").
 
-Same predictions: a rule of n states is checked against the conversation's last n states only
-(RulePolicy._is_rule_applicable is True for any earlier turn), so the last `longest rule`
-states give every rule exactly the checks it gets from the whole conversation. Only those
-states are built; the conversation's events are still replayed from the start, so slots set
-long ago are in them. tests/unit/test_rule_policy.py compares both policies on conversations.
+Two shortcuts, used when predicting (training is Rasa's, unchanged):
+- Last turns only. A rule of n states is checked against the conversation's last n states only
+  (RulePolicy._is_rule_applicable is True for any earlier turn), so the last `longest rule`
+  states give every rule exactly the checks it gets from the whole conversation. Only those
+  states are built; the events are still replayed from the start, so slots set long ago count.
+- No text pass when no rule can match it. With the text instead of the intent in the last state,
+  a rule whose last state asks for an intent cannot match; when every rule does (ours are all
+  written with intents, none with text), that pass cannot predict anything, and it is skipped.
+tests/unit/test_rule_policy.py compares this policy's predictions with RulePolicy's.
 """
-from typing import Any, Dict, List, Optional, Text
+from typing import Any, Dict, List, Optional, Text, Tuple
 
 from rasa.core.policies.rule_policy import RULES, RULES_FOR_LOOP_UNHAPPY_PATH, RulePolicy
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.shared.core.constants import USER
 from rasa.shared.core.domain import Domain, State
 from rasa.shared.core.events import ActionExecuted
+from rasa.shared.core.generator import TrackerWithCachedStates
 from rasa.shared.core.trackers import DialogueStateTracker
+from rasa.shared.nlu.constants import INTENT
 
 
 def recent_states(tracker: DialogueStateTracker, domain: Domain, turns: int) -> List[State]:
@@ -41,7 +50,46 @@ def recent_states(tracker: DialogueStateTracker, domain: Domain, turns: int) -> 
 @DefaultV1Recipe.register(
     DefaultV1Recipe.ComponentType.POLICY_WITHOUT_END_TO_END_SUPPORT, is_trainable=True
 )
-class RecentTurnsRulePolicy(RulePolicy):
+class FastRulePolicy(RulePolicy):
+    _training = False
+    _learnt: Optional[Tuple[int, bool]] = None
+
+    # Rasa's graph passes training inputs by the names in this signature: keep them.
+    def train(self, training_trackers: List[TrackerWithCachedStates], domain: Domain,
+              **kwargs: Any) -> Resource:
+        self._training = True
+        try:
+            return super().train(training_trackers, domain, **kwargs)
+        finally:
+            self._training = False
+
+    def _learnt_rules(self) -> Optional[Tuple[int, bool]]:
+        """(states of the longest rule, whether a rule could match a text state), or None while
+        training or before any rule is learnt: then Rasa's own way."""
+        if self._training:
+            return None
+        if self._learnt is None:
+            rules = [self._rule_key_to_state(key)
+                     for lookup in (RULES, RULES_FOR_LOOP_UNHAPPY_PATH)
+                     for key in self.lookup.get(lookup, {})]
+            if not rules:
+                return None
+            self._learnt = (max(len(states) for states in rules),
+                            any(INTENT not in states[-1].get(USER, {}) for states in rules))
+        return self._learnt
+
+    def _find_action_from_rules(
+        self,
+        tracker: DialogueStateTracker,
+        domain: Domain,
+        use_text_for_last_user_input: bool,
+    ) -> Tuple[Optional[Text], Optional[Text], bool]:
+        learnt = self._learnt_rules()
+        if (use_text_for_last_user_input and learnt is not None and not learnt[1]
+                and tracker.active_loop_name is None):
+            return None, None, False
+        return super()._find_action_from_rules(tracker, domain, use_text_for_last_user_input)
+
     def _prediction_states(
         self,
         tracker: DialogueStateTracker,
@@ -49,12 +97,11 @@ class RecentTurnsRulePolicy(RulePolicy):
         use_text_for_last_user_input: bool = False,
         rule_only_data: Optional[Dict[Text, Any]] = None,
     ) -> List[State]:
-        rule_keys = [*self.lookup.get(RULES, {}), *self.lookup.get(RULES_FOR_LOOP_UNHAPPY_PATH, {})]
-        if not rule_keys:  # while the rules themselves are being learnt
+        learnt = self._learnt_rules()
+        if learnt is None:
             return super()._prediction_states(
                 tracker, domain, use_text_for_last_user_input, rule_only_data)
-        longest = max(len(self._rule_key_to_state(key)) for key in rule_keys)
-        states = recent_states(tracker, domain, longest)
+        states = recent_states(tracker, domain, learnt[0])
         # as the featurizer does for the whole conversation (RulePolicy has no max_history)
         self.featurizer._choose_last_user_input([states], use_text_for_last_user_input)
         return states

@@ -1,4 +1,4 @@
-"""clinic.rule_policy.RecentTurnsRulePolicy predicts exactly what Rasa's RulePolicy predicts.
+"""clinic.rule_policy.FastRulePolicy predicts exactly what Rasa's RulePolicy predicts.
 
 Runs the trained model (`make train` first; `make test` trains before the unit tests) through
 conversations made of the held-out NLU messages, and at every point of each conversation where
@@ -17,7 +17,7 @@ from rasa.core.policies.rule_policy import RulePolicy
 from rasa.shared.core.events import ActionExecuted, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from clinic.rule_policy import RecentTurnsRulePolicy, recent_states
+from clinic.rule_policy import FastRulePolicy, recent_states
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = ROOT / "models" / "clinic.tar.gz"
@@ -36,7 +36,7 @@ def conversations():
     assert MODEL.exists(), "no trained model: run `make train`"
     agent = Agent.load(str(MODEL))
     policy = next(node._component for node in agent.processor.graph_runner._instantiated_nodes.values()
-                  if isinstance(node._component, RecentTurnsRulePolicy))
+                  if isinstance(node._component, FastRulePolicy))
     messages = heldout_messages()
     random.Random(7).shuffle(messages)
 
@@ -84,3 +84,11 @@ def test_same_predictions_as_rasas_rule_policy(conversations):
             points += 1
     assert points > 200
     assert max(len(t.past_states(domain)) for t in trackers) > 50  # long enough to matter
+
+
+def test_the_shortcuts_apply_to_our_rules(conversations):
+    _, ours, trackers = conversations
+    longest, text_can_match = ours._learnt_rules()
+    assert not text_can_match  # every rule is written with intents: no text pass needed
+    # the conversations above are much longer than any rule
+    assert 1 < longest < min(len(t.events) for t in trackers) // 4
