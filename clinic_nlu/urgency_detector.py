@@ -45,7 +45,7 @@ SCOPES = ("negation", "hypothetical", "future", "general", "past", "past_recent"
 CUE_LISTS = ("negation", "negation_after", "hypothetical", "future", "general", "present_statement",
              "overrides_strong", "overrides_aspect", "overrides_chronic", "past", "past_recent",
              "chronic", "chronic_weak", "candidacy", "resolved", "resolved_weak", "relapse",
-             "returned")
+             "returned", "supposition")
 SENTENCE_PUNCT = {".", "!", "?", ";", ":", ",", "…", "..", "...", "?!", "!?", "(", ")",
                   "[", "]", "/", "|", "•", "*", '"', "“", "”"}
 MAX_CHARS = 200_000          # longer input is cut (never an exception)
@@ -290,6 +290,8 @@ class UrgencyDetector:
         self._predicate_neg = {str(w).lower() for w in scope.get("negated_predicate_words") or []}
         self._opener_negations = {str(w).lower() for w in scope.get("opener_negations") or []}
         self._question_subjects = {str(w).lower() for w in scope.get("question_subjects") or []}
+        self._and_question_subjects = {str(w).lower()
+                                       for w in scope.get("and_question_subjects") or []}
 
     def _group(self, spec: Any, owner: str, index: str) -> _Group:
         if not isinstance(spec, dict):
@@ -682,16 +684,38 @@ class _Context:
             self._weak_by_clause[clause_of[s]].append((s, e))
         relapse = sorted(s for s, _ in by_key.get("scope:relapse", []))
         self._last_relapse_clause = clause_of[relapse[-1]] if relapse else -1
-        returned = [hard_of[s] for s, _ in by_key.get("scope:returned", [])]
+        # "it's back" lifts a past symptom, but "i haven't had it again" / "it never came back"
+        # says the opposite
+        returned = [hard_of[s] for s, _ in by_key.get("scope:returned", [])
+                    if not self._negated_before(s)]
         self._last_returned_hard = max(returned) if returned else -1
         self._hyp_starts: Dict[int, int] = {}   # hard clause -> first hypothetical cue start
-        for s, _ in sorted(by_key.get("scope:hypothetical", [])):
+        hypothetical = sorted(by_key.get("scope:hypothetical", []))
+        for s, _ in hypothetical:
             self._hyp_starts.setdefault(hard_of[s], s)
+        # a supposition covers the clauses joined to it by "and"/"or" in the same sentence:
+        # "say i'm on vacation and the alarm goes off" supposes the alarm too
+        supposing = {hard_of[s] for s, e in by_key.get("scope:supposition", [])
+                     if any(hs < e and s < he for hs, he in hypothetical)}
+        hard_start: Dict[int, int] = {}
+        for i, h in enumerate(hard_of):
+            hard_start.setdefault(h, i)
+        for h in sorted(hard_start):
+            first = hard_start[h]
+            if h - 1 in supposing and words[first] in detector._and_words:
+                supposing.add(h)
+                self._hyp_starts.setdefault(h, first)
         # clauses with a present statement that is not the content of a supposition
         # ("will i get withdrawal if my refill is late": "my refill is" is supposed)
         self._present: Set[int] = {
             clause_of[s] for s, _ in by_key.get("scope:present_statement", [])
             if self._hyp_starts.get(hard_of[s], len(words)) > s}
+
+    def _negated_before(self, start: int) -> bool:
+        """A negation cue at most three words before `start`, in its clause ("never came back")."""
+        clause = self.clause_of[start]
+        return any(start - 3 <= e <= start and self.clause_of[s] == clause
+                   for s, e in self.negations)
 
     def _negation_carried(self) -> Set[int]:
         """Clauses that continue a negated comma list: "no fever, chills, or redness". The list
@@ -718,6 +742,15 @@ class _Context:
                 carried.add(c)
         return carried
 
+    def _resolution_clauses(self, clause: int) -> List[int]:
+        """The clause, the next one, and the clauses that continue that one with "and"/"or"."""
+        clauses = [clause, clause + 1]
+        c = clause + 2
+        while c < self.n_clauses and self.words[self._clause_start[c]] in self.d._and_words:
+            clauses.append(c)
+            c += 1
+        return clauses
+
     def spans(self, key: Optional[str]) -> List[Tuple[int, int]]:
         return self.by_key.get(key, []) if key else []
 
@@ -742,6 +775,11 @@ class _Context:
         if any(head_t[:len(p)] == p for p in self.d._personal_openers if p):
             result = "personal"
         elif head_t and self._subjectless(head_t):
+            result = ""
+        elif (head_t and self.words[self._clause_start.get(clause, 0)] in self.d._and_words
+              and len(head_t) > 1 and head_t[1] not in self.d._and_question_subjects):
+            # "... and is running a fever", "and has a high fever": the subject left out after
+            # "and", a statement (but "and is it normal?" asks)
             result = ""
         elif any(head_t[:len(p)] == p for p in self.d._request_openers if p):
             result = "request"
@@ -850,9 +888,10 @@ class _Context:
                 and self._message_has("scope:candidacy") and not chronic_override):
             return False
 
-        # resolved: a resolution cue in this clause or the next, with no relapse after it
+        # resolved: a resolution cue in this clause or the next (with what "and" adds to it:
+        # "... but she adjusted and is fine now"), with no relapse after it
         if "resolved" not in ignore:
-            for c in (clause, clause + 1):
+            for c in self._resolution_clauses(clause):
                 for s, e in self._resolved_by_clause.get(c, ()):
                     if not (start <= s and e <= end) and self._last_relapse_clause <= c:
                         return False
