@@ -367,6 +367,62 @@ def test_general_rules(detector, text, expected):
     assert level(detector, text) == expected, text
 
 
+@pytest.mark.parametrize("text, expected", [
+    # a supposition covers what "and" joins to it
+    ("what if i'm at the beach and the pump beeps", "none"),
+    ("suppose i'm traveling and my refill is due, who do i call", "none"),
+    # "and" before a new verb: the subject left out, a present statement after a past one
+    ("my daughter had her implant last week and is running a fever", "urgent"),
+    ("he isn't acting normal and has a high fever and is confused", "emergency"),
+    # ... and a resolution reaches through it
+    ("my dad was dizzy after a dose change last spring but he adjusted and is fine now", "none"),
+    # a negated "came back" does not lift the past
+    ("i got a rash after a refill years ago but it never came back", "none"),
+    ("vomited after my first refill, every refill since has been fine", "none"),
+    ("vomiting ever since my first refill", "urgent"),
+    # relief or medicine that stops is a pump problem, not a resolution
+    ("i think the catheter kinked, my relief just stopped", "urgent"),
+    ("the medicine in my pump feels like nothing", "urgent"),
+    ("i dont think the pump is giving me any medicine", "urgent"),
+    ("i dont think the pump is broken, just asking", "none"),
+    # the pump by a lay name or a pronoun, with the pump named elsewhere
+    ("the thing in my stomach quit working", "urgent"),
+    ("how big is the pump? mine shifted and sits lower now", "urgent"),
+    ("is it possible for the catheter to kink", "none"),
+    # lay drainage words
+    ("green goo on the dressing over my pump", "urgent"),
+    ("white stuff coming out of where they put the pump", "urgent"),
+    ("is some pus ok at the site? there is more on my gauze today", "urgent"),
+    ("what does yellow stuff around an incision mean", "none"),
+    # out of medicine, overdue
+    ("can i come in for a refill today? im out", "urgent"),
+    ("ran dry last night", "urgent"),
+    ("im out of town next week, can i move my refill", "none"),
+    ("my refill is overdue by a week", "urgent"),
+    ("my bill is overdue, who handles payments", "none"),
+    # reactions anchored by a dose change or a dated refill
+    ("ever since they raised the dose im queasy", "urgent"),
+    ("throwing up all day, got my refill yesterday", "urgent"),
+    ("is dizziness a side effect of a dose increase", "none"),
+    # breath, means, bathroom sensation
+    ("struggling to get enough air", "emergency"),
+    ("i've been stockpiling my pills", "emergency"),
+    ("i have the pills saved and im going to take them all", "emergency"),
+    ("can i take them all at once, the pills i mean", "none"),
+    ("i can't feel when i need to pee anymore", "emergency"),
+    ("had an accident in bed, didnt even know i needed the bathroom", "emergency"),
+    ("i had an accident in the car last year", "none"),
+    # handoff wording
+    ("could a nurse reach out to me today", "handoff"),
+    ("can the doctor give me a call when she's free", "handoff"),
+    ("my wife would like to talk with a nurse about her upcoming refill", "handoff"),
+    ("thanks, the nurse called me back already", "none"),
+    ("how do i get in touch with billing", "none"),
+])
+def test_lay_wording_and_sentence_shapes(detector, text, expected):
+    assert level(detector, text) == expected, text
+
+
 # ---------------------------------------------------------------- the labelled table
 # The held-out half, written before any pattern and never read while tuning, does not meet the
 # thresholds yet (emergency recall 0.973, urgent 0.945, 6.8% of negatives escalate; issue
