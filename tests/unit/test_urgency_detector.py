@@ -418,6 +418,11 @@ def test_general_rules(detector, text, expected):
     ("my wife would like to talk with a nurse about her upcoming refill", "handoff"),
     ("thanks, the nurse called me back already", "none"),
     ("how do i get in touch with billing", "none"),
+    ("any chance a doctor could phone me", "handoff"),
+    ("can someone call my husband about my pump", "handoff"),
+    ("the baclofen seems weaker since the refill", "urgent"),
+    ("no relief needed today, just a question about parking", "none"),
+    ("is there enough air in the pump room", "none"),
 ])
 def test_lay_wording_and_sentence_shapes(detector, text, expected):
     assert level(detector, text) == expected, text
