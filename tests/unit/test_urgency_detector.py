@@ -429,10 +429,11 @@ def test_lay_wording_and_sentence_shapes(detector, text, expected):
 
 
 # ---------------------------------------------------------------- the labelled table
-# The held-out half, written before any pattern and never read while tuning, does not meet the
-# thresholds yet (emergency recall 0.973, urgent 0.945, 6.8% of negatives escalate; issue
-# "Urgency detection" stays open). The check still runs and reports; strict: once it passes,
-# this marker must go.
+# The held-out half (v3), written by someone who saw neither the patterns nor the earlier sets,
+# and never read while tuning, does not meet the thresholds yet: emergency recall 0.960, urgent
+# 0.925, 3.7% of negatives escalate (v1 and v2 were measured once each, missed too, and were
+# retired into tuning; tests/data/urgency_tuning.yml). Issue "Urgency detection" stays open. The
+# check still runs and reports; strict: once it passes, this marker must go.
 HELD_OUT_KNOWN_FAILURE = pytest.mark.xfail(
     strict=True, reason="held-out recall below 1.0: the patterns do not generalize to it yet")
 
@@ -449,3 +450,16 @@ def test_labelled_table_thresholds(detector, half):
         f"{half}: {figures.none_escalated}/{figures.none_total} none messages escalate")
     if half == "urgency_heldout.yml":
         assert figures.errors == []  # held-out texts are never kept
+
+
+# Until then, the held-out figures may not fall below what was measured (a ratchet: raise these
+# when the detector improves; never lower them to make a change pass).
+HELD_OUT_FLOOR = {"emergency": 0.96, "urgent": 0.925}
+
+
+def test_held_out_figures_do_not_regress(detector):
+    figures = _load_eval().evaluate(ROOT / "tests" / "data" / "urgency_heldout.yml", detector)
+    for level, floor in HELD_OUT_FLOOR.items():
+        assert figures.recall(level) >= floor, f"held-out {level} recall {figures.recall(level):.3f}"
+    assert figures.none_escalated_share <= 0.05
+    assert figures.errors == []  # held-out texts are never kept

@@ -1,0 +1,70 @@
+"""clinic.tracker_store.ClinicSQLTrackerStore on the real PostgreSQL (the production profile's
+store): the tracker cache, the stamp the save computes from the returned ids, other processes'
+writes, and the settings of its connections."""
+import asyncio
+import uuid
+
+import pytest
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import ActionExecuted, SlotSet, UserUttered
+from rasa.shared.core.trackers import DialogueStateTracker
+
+from clinic.tracker_store import ClinicSQLTrackerStore
+
+DOMAIN = Domain.from_dict({"intents": ["greet"], "responses": {"utter_greet": [{"text": "Hi"}]},
+                           "slots": {"topic": {"type": "text", "mappings": [{"type": "custom"}]}}})
+
+
+def run(coroutine):
+    return asyncio.run(coroutine)
+
+
+@pytest.fixture
+def stores(production_settings):
+    settings = production_settings
+
+    def store():
+        return ClinicSQLTrackerStore(DOMAIN, dialect="postgresql",
+                                     host=settings["TRACKER_DB_HOST"],
+                                     port=settings["TRACKER_DB_PORT"],
+                                     db=settings["TRACKER_DB_NAME"],
+                                     username=settings["TRACKER_DB_USER"],
+                                     password=settings["TRACKER_DB_PASSWORD"])
+
+    return store
+
+
+def conversation(sender):
+    return DialogueStateTracker.from_events(sender, [
+        ActionExecuted("action_listen"),
+        UserUttered("hello", {"name": "greet", "confidence": 1.0}),
+        SlotSet("topic", "trial"),
+        ActionExecuted("utter_greet"),
+        ActionExecuted("action_listen"),
+    ], slots=DOMAIN.slots)
+
+
+def test_cache_and_stamps_on_postgresql(stores):
+    first, second = stores(), stores()
+    sender = f"pg-cache-{uuid.uuid4().hex[:8]}"
+    saved = conversation(sender)
+    run(first.save(saved))
+    with first.engine.connect() as connection:
+        assert first._cache._entries[sender][0] == first._stamp(connection, sender)
+    assert run(first.retrieve(sender)) is saved  # handed back from memory
+    # the next message went to the other process
+    other = run(second.retrieve(sender))
+    assert other is not saved and other.get_slot("topic") == "trial"
+    other.update(UserUttered("again", {"name": "greet", "confidence": 1.0}))
+    run(second.save(other))
+    run(first.save(saved))  # nothing new: writes nothing, caches nothing stale
+    got = run(first.retrieve(sender))
+    assert [e.as_dict() for e in got.events] == [e.as_dict() for e in other.events]
+
+
+def test_connections_commit_asynchronously(stores):
+    # synchronous_commit=off: a PostgreSQL crash may lose the last fraction of a second of
+    # messages, never corrupt them (README, "Production profile")
+    store = stores()
+    with store.engine.connect() as connection:
+        assert connection.exec_driver_sql("SHOW synchronous_commit").scalar() == "off"
