@@ -202,7 +202,7 @@ http {{
 
     # The body is read whole into memory before the upstream is chosen (client_body_buffer_size).
     map $request_body $conversation {{
-        '~"sender"\s*:\s*"(?<sender>[^"]+)"' $sender;
+        '~"sender"\\s*:\\s*"(?<sender>[^"]+)"' $sender;
         default $request_id;
     }}
 
