@@ -16,6 +16,7 @@ from sanic.response import HTTPResponse
 from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
 
 from clinic import rasa_speedups
+from clinic.arrival_order import ArrivalOrder
 from clinic.contact import clinic_phone
 from clinic.tracker_store import watch_failures
 
@@ -60,10 +61,12 @@ class ClinicRestInput(InputChannel):
         max_message_chars: int = 10_000,
         max_sender_chars: int = 128,
         reply_timeout_s: float = 30.0,
+        max_turn_wait_s: float = 2.0,
     ) -> None:
         self.max_message_chars = max_message_chars
         self.max_sender_chars = max_sender_chars
         self.reply_timeout_s = reply_timeout_s
+        self.arrival_order = ArrivalOrder(max_turn_wait_s)
 
     def _validate(self, request: Request) -> Any:
         """Returns (sender, text) or an error response."""
@@ -108,7 +111,8 @@ class ClinicRestInput(InputChannel):
             sender, text = checked
             collector = CollectingOutputChannel()
             message = UserMessage(text, collector, sender, input_channel=self.name())
-            failure = await handle_within(on_new_message, message, self.reply_timeout_s)
+            async with self.arrival_order.turn():
+                failure = await handle_within(on_new_message, message, self.reply_timeout_s)
             if failure:
                 # The conversation id and what failed only: the text is health information.
                 logger.error("rest.message.failure sender=%s error=%s", sender, failure)

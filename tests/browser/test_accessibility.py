@@ -25,6 +25,9 @@ def test_the_panel_fits_small_and_zoomed_screens(new_page, live_site, viewport):
     assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
     chat = Widget(page).open()
     chat.ask("what is a pain pump")
+    # the panel slides in (160 ms): measure it where it ends, not on the way (a fast answer
+    # can come before the animation is over)
+    chat.panel.evaluate("e => Promise.all(e.getAnimations().map(a => a.finished))")
     box = chat.panel.bounding_box()
     assert box["x"] >= 0 and box["x"] + box["width"] <= viewport["width"]
     assert box["y"] >= 0 and box["y"] + box["height"] <= viewport["height"]
