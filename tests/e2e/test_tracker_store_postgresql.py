@@ -23,8 +23,8 @@ def run(coroutine):
 def stores(production_settings):
     settings = production_settings
 
-    def store():
-        return ClinicSQLTrackerStore(DOMAIN, dialect="postgresql",
+    def store(**extra):
+        return ClinicSQLTrackerStore(DOMAIN, dialect="postgresql", **extra,
                                      host=settings["TRACKER_DB_HOST"],
                                      port=settings["TRACKER_DB_PORT"],
                                      db=settings["TRACKER_DB_NAME"],
@@ -62,9 +62,16 @@ def test_cache_and_stamps_on_postgresql(stores):
     assert [e.as_dict() for e in got.events] == [e.as_dict() for e in other.events]
 
 
-def test_connections_commit_asynchronously(stores):
-    # synchronous_commit=off: a PostgreSQL crash may lose the last fraction of a second of
-    # messages, never corrupt them (README, "Production profile")
-    store = stores()
-    with store.engine.connect() as connection:
-        assert connection.exec_driver_sql("SHOW synchronous_commit").scalar() == "off"
+def test_synchronous_commit_as_the_production_profile_sets_it(stores):
+    # profiles/production/endpoints.yml: "off" (README, "Production profile"); unset: PostgreSQL's
+    import yaml
+    from pathlib import Path
+
+    endpoints = Path(__file__).resolve().parents[2] / "profiles" / "production" / "endpoints.yml"
+    setting = yaml.safe_load(endpoints.read_text())["tracker_store"]["synchronous_commit"]
+    assert setting == "off"
+    for store, expected in ((stores(synchronous_commit=setting), "off"), (stores(), "on")):
+        with store.engine.connect() as connection:
+            assert connection.exec_driver_sql("SHOW synchronous_commit").scalar() == expected
+    with pytest.raises(ValueError):
+        stores(synchronous_commit="maybe")
