@@ -5,6 +5,7 @@ nothing is lost under concurrent load; the public address serves only the chat. 
 first in the session (tests/e2e/conftest.py) and stop their stack before the shared one starts.
 """
 import concurrent.futures
+import time
 import uuid
 
 import pytest
@@ -78,13 +79,19 @@ def test_one_conversation_stays_on_one_process(production):
     its tracker in memory (clinic/tracker_cache.py); conversations spread over all processes."""
     log = production.log_dir / f"front-{production.rasa_port}-access.log"
 
+    def webhook_lines():
+        # '$time_iso8601 $status $request_method $uri $request_time $upstream_addr ...'
+        return [line for line in log.read_text().splitlines() if " /webhooks/rest/webhook " in line]
+
     def processes_answering(sender):
-        before = len(log.read_text().splitlines())
+        before = len(webhook_lines())
         for question in ("what is the trial", "how long does it take?", "does it hurt?"):
             post(production.rasa_url, sender, question)
-        # '$time_iso8601 $status $request_method $uri $request_time $upstream_addr ...'
-        return {line.split()[5] for line in log.read_text().splitlines()[before:]
-                if " /webhooks/rest/webhook " in line}
+        # nginx writes a request's log line just after its response has gone out
+        deadline = time.monotonic() + 5
+        while len(webhook_lines()) < before + 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return {line.split()[5] for line in webhook_lines()[before:before + 3]}
 
     # fixed ids: which process a conversation goes to must not depend on luck
     used = [processes_answering(f"sticky-{number}") for number in range(12)]
