@@ -465,6 +465,17 @@ def test_lay_wording_and_sentence_shapes(detector, text, expected):
     ("i'd rather discuss my results with a nurse", "handoff"),
     ("is there a human there? want to talk to one", "handoff"),
     ("i'd like to know how long a refill takes", "none"),
+    # own probes after v3
+    ("nobody would miss me if i was gone", "emergency"),
+    ("i cant do this anymore, i have a plan", "emergency"),
+    ("what's the point of anything anymore", "emergency"),
+    ("i can't do this anymore with the insurance company", "none"),
+    ("feels like someone is sitting on my chest", "emergency"),
+    ("theres a bad smell from my incision", "urgent"),
+    ("were a week past the refill date", "urgent"),
+    ("were there any problems with my last refill?", "none"),
+    ("i cant deal with the pump alarm anymore, how do i turn it off", "urgent"),
+    ("feels like my head is going to explode, worse when I sit up, had pump put in monday", "urgent"),
 ])
 def test_v3_families(detector, text, expected):
     assert level(detector, text) == expected, text
