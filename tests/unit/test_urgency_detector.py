@@ -476,6 +476,11 @@ def test_lay_wording_and_sentence_shapes(detector, text, expected):
     ("were there any problems with my last refill?", "none"),
     ("i cant deal with the pump alarm anymore, how do i turn it off", "urgent"),
     ("feels like my head is going to explode, worse when I sit up, had pump put in monday", "urgent"),
+    ("could my pump be broken? it's not giving me relief", "urgent"),
+    ("is a nurse around to chat", "handoff"),
+    ("any humans here?", "handoff"),
+    ("are any doctors available on saturdays?", "none"),
+    ("is a nurse there during the refill?", "none"),
 ])
 def test_v3_families(detector, text, expected):
     assert level(detector, text) == expected, text
