@@ -481,6 +481,9 @@ def test_lay_wording_and_sentence_shapes(detector, text, expected):
     ("any humans here?", "handoff"),
     ("are any doctors available on saturdays?", "none"),
     ("is a nurse there during the refill?", "none"),
+    ("my pump stoped working", "urgent"),
+    ("my mom's fever broke last night and she's eating again", "none"),
+    ("the fever went away but it's back again", "urgent"),
 ])
 def test_v3_families(detector, text, expected):
     assert level(detector, text) == expected, text
