@@ -484,6 +484,11 @@ def test_lay_wording_and_sentence_shapes(detector, text, expected):
     ("my pump stoped working", "urgent"),
     ("my mom's fever broke last night and she's eating again", "none"),
     ("the fever went away but it's back again", "urgent"),
+    ("on my last visit my incision looked red but the nurse said fine", "none"),
+    ("we saw a video about pump alarms", "none"),
+    ("the redness was gone but now its spreading again", "urgent"),
+    ("is shortness of breath a side effect? because i have it right now", "emergency"),
+    ("at my last appointment they said my breathing was fine, i have it checked today", "none"),
 ])
 def test_v3_families(detector, text, expected):
     assert level(detector, text) == expected, text
