@@ -489,6 +489,10 @@ def test_lay_wording_and_sentence_shapes(detector, text, expected):
     ("the redness was gone but now its spreading again", "urgent"),
     ("is shortness of breath a side effect? because i have it right now", "emergency"),
     ("at my last appointment they said my breathing was fine, i have it checked today", "none"),
+    ("his pump hasn't been refilled in over 3 months", "urgent"),
+    ("my face is swollen since this morning's refill", "urgent"),
+    ("my pump is sitting lower than it used to, feels loose", "urgent"),
+    ("the pump sits lower than the old one did, that's how they placed it", "none"),
 ])
 def test_v3_families(detector, text, expected):
     assert level(detector, text) == expected, text
