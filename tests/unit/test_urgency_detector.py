@@ -493,6 +493,10 @@ def test_lay_wording_and_sentence_shapes(detector, text, expected):
     ("my face is swollen since this morning's refill", "urgent"),
     ("my pump is sitting lower than it used to, feels loose", "urgent"),
     ("the pump sits lower than the old one did, that's how they placed it", "none"),
+    ("i think my dad took too much of his pills", "emergency"),
+    ("numb from the belly button down", "emergency"),
+    ("i'm drowsy from my allergy pills, nothing to do with the pump", "none"),
+    ("he's very drowsy after the refill, not from his cold meds", "emergency"),
 ])
 def test_v3_families(detector, text, expected):
     assert level(detector, text) == expected, text
