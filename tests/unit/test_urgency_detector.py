@@ -497,6 +497,10 @@ def test_lay_wording_and_sentence_shapes(detector, text, expected):
     ("numb from the belly button down", "emergency"),
     ("i'm drowsy from my allergy pills, nothing to do with the pump", "none"),
     ("he's very drowsy after the refill, not from his cold meds", "emergency"),
+    ("how can i tell if my pump is empty?", "none"),
+    ("how do i know if my incision is infected?", "none"),
+    ("how can i tell if my pump is empty? i haven't had a refill in 4 months", "urgent"),
+    ("i don't have my refill in 2 weeks, can i move it", "none"),
 ])
 def test_v3_families(detector, text, expected):
     assert level(detector, text) == expected, text
