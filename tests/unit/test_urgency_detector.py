@@ -501,6 +501,11 @@ def test_lay_wording_and_sentence_shapes(detector, text, expected):
     ("how do i know if my incision is infected?", "none"),
     ("how can i tell if my pump is empty? i haven't had a refill in 4 months", "urgent"),
     ("i don't have my refill in 2 weeks, can i move it", "none"),
+    ("feel like i have the flu after my pump got filled, achy and hot", "urgent"),
+    ("hot and sweaty w chills after the revision", "urgent"),
+    ("he is shaking like a leaf since his refill didnt happen", "urgent"),
+    ("i had a flu shot after my refill, is that ok?", "none"),
+    ("the refill didn't go as planned but all is fine now", "none"),
 ])
 def test_v3_families(detector, text, expected):
     assert level(detector, text) == expected, text
