@@ -506,6 +506,9 @@ def test_lay_wording_and_sentence_shapes(detector, text, expected):
     ("he is shaking like a leaf since his refill didnt happen", "urgent"),
     ("i had a flu shot after my refill, is that ok?", "none"),
     ("the refill didn't go as planned but all is fine now", "none"),
+    ("the kids were shivering at the bus stop this morning", "none"),
+    ("he's shivering uncontrollably since the implant", "urgent"),
+    ("i would love a person to answer the phone faster lol", "none"),
 ])
 def test_v3_families(detector, text, expected):
     assert level(detector, text) == expected, text
