@@ -509,6 +509,9 @@ def test_lay_wording_and_sentence_shapes(detector, text, expected):
     ("the kids were shivering at the bus stop this morning", "none"),
     ("he's shivering uncontrollably since the implant", "urgent"),
     ("i would love a person to answer the phone faster lol", "none"),
+    ("the pump has been beeping since the last time i called", "urgent"),
+    ("it's beeping again like last time", "urgent"),
+    ("last time i had a fever it was the flu", "none"),
 ])
 def test_v3_families(detector, text, expected):
     assert level(detector, text) == expected, text
