@@ -512,6 +512,8 @@ def test_lay_wording_and_sentence_shapes(detector, text, expected):
     ("the pump has been beeping since the last time i called", "urgent"),
     ("it's beeping again like last time", "urgent"),
     ("last time i had a fever it was the flu", "none"),
+    ("on my last visit they changed the dose and now i'm throwing up", "urgent"),
+    ("they changed my dose, is nausea a side effect?", "none"),
 ])
 def test_v3_families(detector, text, expected):
     assert level(detector, text) == expected, text
