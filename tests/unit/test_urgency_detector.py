@@ -520,11 +520,12 @@ def test_v3_families(detector, text, expected):
 
 
 # ---------------------------------------------------------------- the labelled table
-# The held-out half (v3), written by someone who saw neither the patterns nor the earlier sets,
-# and never read while tuning, does not meet the thresholds yet: emergency recall 0.960, urgent
-# 0.925, 3.7% of negatives escalate (v1 and v2 were measured once each, missed too, and were
-# retired into tuning; tests/data/urgency_tuning.yml). Issue "Urgency detection" stays open. The
-# check still runs and reports; strict: once it passes, this marker must go.
+# The held-out half (v4), written by someone who saw neither the patterns nor the earlier sets,
+# and never read while tuning, does not meet the thresholds: emergency recall 0.947 (2 of the 4
+# misses still escalate, as urgent), urgent 0.887, 5.4% of negatives escalate. v1, v2 and v3 were
+# each measured once, missed too, and were retired into tuning (tests/data/urgency_tuning.yml).
+# Issue "Urgency detection" stays open. The check still runs and reports; strict: once it
+# passes, this marker must go.
 HELD_OUT_KNOWN_FAILURE = pytest.mark.xfail(
     strict=True, reason="held-out recall below 1.0: the patterns do not generalize to it yet")
 
@@ -543,14 +544,16 @@ def test_labelled_table_thresholds(detector, half):
         assert figures.errors == []  # held-out texts are never kept
 
 
-# Until then, the held-out figures may not fall below what was measured (a ratchet: raise these
-# when the detector improves; never lower them to make a change pass).
-HELD_OUT_FLOOR = {"emergency": 0.96, "urgent": 0.925}
+# Until then, the held-out figures may not get worse than what was measured on this set (a
+# ratchet: tighten these when the detector improves; never loosen them to make a change pass;
+# a new held-out set starts from its own first measurement).
+HELD_OUT_FLOOR = {"emergency": 0.946, "urgent": 0.886}
+HELD_OUT_MAX_NONE_ESCALATED = 0.055
 
 
 def test_held_out_figures_do_not_regress(detector):
     figures = _load_eval().evaluate(ROOT / "tests" / "data" / "urgency_heldout.yml", detector)
     for level, floor in HELD_OUT_FLOOR.items():
         assert figures.recall(level) >= floor, f"held-out {level} recall {figures.recall(level):.3f}"
-    assert figures.none_escalated_share <= 0.05
+    assert figures.none_escalated_share <= HELD_OUT_MAX_NONE_ESCALATED
     assert figures.errors == []  # held-out texts are never kept
