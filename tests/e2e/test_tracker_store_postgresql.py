@@ -1,22 +1,16 @@
 """clinic.tracker_store.ClinicSQLTrackerStore on the real PostgreSQL (the production profile's
 store): the tracker cache, the stamp the save computes from the returned ids, other processes'
 writes, and the settings of its connections."""
-import asyncio
 import uuid
+from pathlib import Path
 
 import pytest
-from rasa.shared.core.domain import Domain
-from rasa.shared.core.events import ActionExecuted, SlotSet, UserUttered
-from rasa.shared.core.trackers import DialogueStateTracker
+import yaml
+from rasa.shared.core.events import UserUttered
 
 from clinic.tracker_store import ClinicSQLTrackerStore
-
-DOMAIN = Domain.from_dict({"intents": ["greet"], "responses": {"utter_greet": [{"text": "Hi"}]},
-                           "slots": {"topic": {"type": "text", "mappings": [{"type": "custom"}]}}})
-
-
-def run(coroutine):
-    return asyncio.run(coroutine)
+# the same domain and conversation as the SQLite tests
+from tests.unit.test_tracker_store import DOMAIN, run, tracker
 
 
 @pytest.fixture
@@ -34,27 +28,17 @@ def stores(production_settings):
     return store
 
 
-def conversation(sender):
-    return DialogueStateTracker.from_events(sender, [
-        ActionExecuted("action_listen"),
-        UserUttered("hello", {"name": "greet", "confidence": 1.0}),
-        SlotSet("topic", "trial"),
-        ActionExecuted("utter_greet"),
-        ActionExecuted("action_listen"),
-    ], slots=DOMAIN.slots)
-
-
 def test_cache_and_stamps_on_postgresql(stores):
     first, second = stores(), stores()
     sender = f"pg-cache-{uuid.uuid4().hex[:8]}"
-    saved = conversation(sender)
+    saved = tracker(sender)
     run(first.save(saved))
     with first.engine.connect() as connection:
         assert first._cache._entries[sender][0] == first._stamp(connection, sender)
     assert run(first.retrieve(sender)) is saved  # handed back from memory
     # the next message went to the other process
     other = run(second.retrieve(sender))
-    assert other is not saved and other.get_slot("topic") == "trial"
+    assert other is not saved and other.get_slot("topic") == "hours"
     other.update(UserUttered("again", {"name": "greet", "confidence": 1.0}))
     run(second.save(other))
     run(first.save(saved))  # nothing new: writes nothing, caches nothing stale
@@ -64,9 +48,6 @@ def test_cache_and_stamps_on_postgresql(stores):
 
 def test_synchronous_commit_as_the_production_profile_sets_it(stores):
     # profiles/production/endpoints.yml: "off" (README, "Production profile"); unset: PostgreSQL's
-    import yaml
-    from pathlib import Path
-
     endpoints = Path(__file__).resolve().parents[2] / "profiles" / "production" / "endpoints.yml"
     setting = yaml.safe_load(endpoints.read_text())["tracker_store"]["synchronous_commit"]
     assert setting == "off"
