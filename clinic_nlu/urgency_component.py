@@ -51,10 +51,28 @@ DETECTION_KEY = "urgency_detection"
 QUESTION_ONLY_KEY = "urgency_question_only"
 
 
+class _UntrainedComponent(GraphComponent):
+    """What Rasa asks of both components: made from their config alone, and training examples
+    passed through as written (they learn nothing)."""
+
+    @classmethod
+    def create(
+        cls,
+        config: Dict[Text, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> GraphComponent:
+        return cls(config)
+
+    def process_training_data(self, training_data: TrainingData) -> TrainingData:
+        return training_data
+
+
 @DefaultV1Recipe.register(
     DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER, is_trainable=False
 )
-class UrgencyCheck(GraphComponent):
+class UrgencyCheck(_UntrainedComponent):
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
         # Where a message splits into parts that can be urgent or a question on their own.
@@ -64,19 +82,6 @@ class UrgencyCheck(GraphComponent):
         words = "|".join(re.escape(w) for w in config["part_breaks"])
         self._breaks = re.compile(rf"[.?!;\n]+|,|\b(?:{words})\b", re.IGNORECASE)
         self._detector = UrgencyDetector.from_yaml()
-
-    @classmethod
-    def create(
-        cls,
-        config: Dict[Text, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-    ) -> "UrgencyCheck":
-        return cls(config)
-
-    def process_training_data(self, training_data: TrainingData) -> TrainingData:
-        return training_data  # examples are labelled as written
 
     def process(self, messages: List[Message]) -> List[Message]:
         for message in messages:
@@ -104,7 +109,7 @@ class UrgencyCheck(GraphComponent):
 @DefaultV1Recipe.register(
     DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False
 )
-class UrgencyEscalation(GraphComponent):
+class UrgencyEscalation(_UntrainedComponent):
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
         return {
@@ -117,19 +122,6 @@ class UrgencyEscalation(GraphComponent):
     def __init__(self, config: Dict[Text, Any]) -> None:
         self._question_threshold = config["question_threshold"]
         self._fallback_threshold = config["fallback_threshold"]
-
-    @classmethod
-    def create(
-        cls,
-        config: Dict[Text, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-    ) -> "UrgencyEscalation":
-        return cls(config)
-
-    def process_training_data(self, training_data: TrainingData) -> TrainingData:
-        return training_data
 
     def process(self, messages: List[Message]) -> List[Message]:
         for message in messages:
