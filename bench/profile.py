@@ -182,6 +182,7 @@ def py_spy(seconds: int, profile: str) -> None:
                              web_port=launch.free_port(), log_dir=logs, data_dir=Path(tmp),
                              secrets={"RASA_AUTH_TOKEN": pysecrets.token_urlsafe(24),
                                       "STAFF_PASSWORD": pysecrets.token_urlsafe(16)}, **extra)
+        raws: Dict[str, Path] = {}  # filled once the processes are up
         try:
             stack.start()
             url = f"{stack.rasa_url}/webhooks/rest/webhook"

@@ -49,6 +49,3 @@ class TrackerCache:
 
     def forget(self, sender_id: Text) -> None:
         self._entries.pop(sender_id, None)
-
-    def __len__(self) -> int:
-        return len(self._entries)
