@@ -26,18 +26,21 @@ import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple, Union
+from typing import Any, Dict, FrozenSet, Iterable, List, Optional, Sequence, Set, Tuple, Union
 
 import yaml
 from spacy.language import Language
 from spacy.matcher import Matcher
 from spacy.tokens import Doc
 
+from clinic_nlu.urgency_safety_net import SafetyNet, SafetyNetSettings, load_labelled
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_PATTERNS = Path(__file__).with_name("urgency_patterns.yml")
 LEVELS = ("emergency", "urgent", "handoff")
 LEVEL_RANK = {level: rank for rank, level in enumerate(LEVELS)}
+SAFETY_NET_REASON = "safety_net"   # the reason code of an escalation added by the safety net
 SCOPES = ("negation", "hypothetical", "future", "general", "past", "past_recent", "chronic",
           "chronic_weak", "candidacy", "resolved")
 # Scope cue lists of the patterns file that are compiled into the Matcher.
@@ -147,21 +150,36 @@ class UrgencyDetector:
         for name, spec in (config.get("reasons") or {}).items():
             self._reasons.append(self._compile_reason(name, spec))
         self._reasons.sort(key=lambda r: LEVEL_RANK[r.level])  # stable: file order within a level
+        # keys of the sign patterns (not context) of the emergency and urgent reasons
+        self._sign_keys = sorted({g.key for r in self._reasons if r.level != "handoff"
+                                  for rule in r.rules for g in rule.groups if not g.context})
         self._known_words = self._build_known_words()
         self._typo_index = self._build_typo_index()
         self._norm_cache: Dict[str, str] = {}
         self._split_cache: Dict[str, List[str]] = {}
+        self._safety_net: Optional[SafetyNet] = None   # set by from_yaml
 
     # ------------------------------------------------------------------ construction
     @classmethod
-    def from_yaml(cls, path: Path = DEFAULT_PATTERNS, nlp: Optional[Language] = None) -> "UrgencyDetector":
+    def from_yaml(cls, path: Path = DEFAULT_PATTERNS, nlp: Optional[Language] = None,
+                  safety_net: bool = True) -> "UrgencyDetector":
+        """The rules of the patterns file, plus the learned safety net of its `safety_net`
+        section (trained here on its examples, about a second) unless safety_net=False."""
         with open(path, encoding="utf-8") as handle:
             config = yaml.load(handle, Loader=_PatternLoader)
         if nlp is None:
             from clinic_nlu.spacy_pipeline import build
 
             nlp = build()
-        return cls(config, nlp)
+        detector = cls(config, nlp)
+        net_config = config.get("safety_net")
+        if safety_net and net_config:
+            examples = load_labelled(Path(path).with_name(net_config["examples"]))
+            texts = [row["text"] for row in examples]
+            detector._safety_net = SafetyNet.fit(
+                texts, [detector.scope_cues(text) for text in texts],
+                [row["level"] for row in examples], SafetyNetSettings.from_config(net_config))
+        return detector
 
     def _lemma(self, word: str) -> str:
         if self._lemma_table is None or word in self._lemma_keep:
@@ -570,7 +588,8 @@ class UrgencyDetector:
             doc = self._working_doc(text_or_doc)
             if len(doc) == 0:
                 return None
-            return self._detect(doc)
+            text = text_or_doc.text if isinstance(text_or_doc, Doc) else text_or_doc
+            return self._detect(doc, text)
         except Exception:  # never let odd input break the conversation
             logger.exception("urgency detection failed")
             return None
@@ -584,19 +603,39 @@ class UrgencyDetector:
         words = [t.text for t in doc]
         clause_of, _ = self._clauses(words, [t.is_punct for t in doc], [t.lemma_ for t in doc])
         matches = [(k, s, e, doc[s:e].text) for k, spans in self._match(doc).items() for s, e in spans]
+        net = (self._safety_net.escalation_probability(text, self.scope_cues(text))
+               if self._safety_net else None)
         return {"words": words, "lemmas": [t.lemma_ for t in doc], "clauses": clause_of,
-                "matches": matches, "detection": self._detect(doc)}
+                "matches": matches, "safety_net": net, "detection": self._detect(doc, text)}
 
-    def _detect(self, doc: Doc) -> Optional[Detection]:
+    def scope_cues(self, text: str) -> FrozenSet[str]:
+        """Names of the scope cue lists with a match in the message (the safety net's input)."""
+        doc = self._working_doc(text)
+        return self._cue_names(self._match(doc)) if len(doc) else frozenset()
+
+    @staticmethod
+    def _cue_names(by_key: Dict[str, List[Tuple[int, int]]]) -> FrozenSet[str]:
+        return frozenset(key[len("scope:"):] for key, spans in by_key.items()
+                         if spans and key.startswith("scope:"))
+
+    def _detect(self, doc: Doc, text: str) -> Optional[Detection]:
         words = [t.text for t in doc]
         clause_of, hard_of = self._clauses(words, [t.is_punct for t in doc], [t.lemma_ for t in doc])
         by_key = self._match(doc)
+        # The safety net speaks only where the rules saw no sign at all (a wording they do not
+        # list); a sign they saw and put out of scope ("my pump isn't beeping") is their call.
+        ask_net = self._safety_net is not None and not any(by_key.get(k) for k in self._sign_keys)
+        cues = self._cue_names(by_key) if ask_net else frozenset()   # before _Context edits by_key
         ctx = _Context(self, doc, words, clause_of, hard_of, by_key)
         stripped = tuple(w for w, t in zip(words, doc)
                          if not (t.is_punct or t.is_space or w in self._whole_ignore))
         for reason in self._reasons:
             if self._fires(reason, ctx, stripped):
                 return Detection(reason.level, reason.name)
+        if ask_net:
+            level = self._safety_net.judge(text, cues)
+            if level is not None:
+                return Detection(level, SAFETY_NET_REASON)
         return None
 
     def _fires(self, reason: _Reason, ctx: "_Context", stripped: Tuple[str, ...]) -> bool:

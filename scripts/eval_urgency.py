@@ -1,4 +1,6 @@
-"""Evaluates the urgency detector on the two labelled halves of tests/data/.
+"""Evaluates the urgency detector (rules and safety net) on the two labelled halves: the tuning
+half clinic_nlu/urgency_examples.yml, which the safety net also learns from, and the held-out half
+tests/data/urgency_heldout.yml.
 
     PYTHONPATH=. python scripts/eval_urgency.py            # both halves
     PYTHONPATH=. python scripts/eval_urgency.py --tuning   # tuning half only
@@ -20,17 +22,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
-import yaml
-
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from clinic_nlu.urgency_detector import UrgencyDetector  # noqa: E402
+from clinic_nlu.urgency_safety_net import LABELS, load_labelled  # noqa: E402
 
-TUNING = ROOT / "tests" / "data" / "urgency_tuning.yml"
+TUNING = ROOT / "clinic_nlu" / "urgency_examples.yml"
 HELDOUT = ROOT / "tests" / "data" / "urgency_heldout.yml"
-LABELS = ("emergency", "urgent", "handoff", "none")
 MAX_NONE_ESCALATED = 0.05
 MUST_RECALL = ("emergency", "urgent")
 
@@ -65,15 +65,6 @@ class Figures:
         return self.none_escalated / self.none_total if self.none_total else 0.0
 
 
-def load(path: Path) -> List[dict]:
-    with open(path, encoding="utf-8") as handle:
-        rows = yaml.safe_load(handle) or []
-    for row in rows:
-        if row.get("level") not in LABELS:
-            raise ValueError(f"{path.name}: bad level in a row")
-    return rows
-
-
 def evaluate(path: Path, detector: Optional[UrgencyDetector] = None,
              show_errors: Optional[bool] = None) -> Figures:
     """Runs the detector over one half. Error texts are kept for the tuning half only."""
@@ -83,7 +74,7 @@ def evaluate(path: Path, detector: Optional[UrgencyDetector] = None,
     detector = detector or UrgencyDetector.from_yaml()
     figures = Figures(name=path.name)
     timings = []
-    for row in load(path):
+    for row in load_labelled(path):
         text = str(row.get("text", ""))
         expected = row["level"]
         t0 = time.perf_counter()
