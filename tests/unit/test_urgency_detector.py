@@ -291,7 +291,7 @@ def test_pattern_engine_agrees_with_spacy_matcher(detector):
     import yaml
 
     matcher = detector.spacy_matcher()
-    rows = yaml.safe_load((ROOT / "tests" / "data" / "urgency_tuning.yml").read_text(encoding="utf-8"))
+    rows = yaml.safe_load((ROOT / "clinic_nlu" / "urgency_examples.yml").read_text(encoding="utf-8"))
     texts = [row["text"] for row in rows] + [
         "i cnat breth and my pump keeps beepin, also no fever",
         "if my incision gets red n swollen what happens? btw my legs are numb",
@@ -530,17 +530,17 @@ HELD_OUT_KNOWN_FAILURE = pytest.mark.xfail(
     strict=True, reason="held-out recall below 1.0: the patterns do not generalize to it yet")
 
 
-@pytest.mark.parametrize("half", ["urgency_tuning.yml",
-                                  pytest.param("urgency_heldout.yml", marks=HELD_OUT_KNOWN_FAILURE)])
+@pytest.mark.parametrize("half", ["tuning", pytest.param("held-out", marks=HELD_OUT_KNOWN_FAILURE)])
 def test_labelled_table_thresholds(detector, half):
     eval_urgency = _load_eval()
-    figures = eval_urgency.evaluate(ROOT / "tests" / "data" / half, detector)
+    figures = eval_urgency.evaluate(eval_urgency.TUNING if half == "tuning" else eval_urgency.HELDOUT,
+                                    detector)
     assert figures.total > 0
     assert figures.recall("emergency") == 1.0, f"{half}: emergency recall {figures.recall('emergency'):.3f}"
     assert figures.recall("urgent") == 1.0, f"{half}: urgent recall {figures.recall('urgent'):.3f}"
     assert figures.none_escalated_share <= 0.05, (
         f"{half}: {figures.none_escalated}/{figures.none_total} none messages escalate")
-    if half == "urgency_heldout.yml":
+    if half == "held-out":
         assert figures.errors == []  # held-out texts are never kept
 
 
