@@ -530,7 +530,7 @@ HELD_OUT_KNOWN_FAILURE = pytest.mark.xfail(
     strict=True, reason="held-out recall below 1.0: the patterns do not generalize to it yet")
 
 
-@pytest.mark.parametrize("half", ["tuning", pytest.param("held-out", marks=HELD_OUT_KNOWN_FAILURE)])
+@pytest.mark.parametrize("half", ["tuning", pytest.param("heldout", marks=HELD_OUT_KNOWN_FAILURE)])
 def test_labelled_table_thresholds(detector, half):
     eval_urgency = _load_eval()
     figures = eval_urgency.evaluate(eval_urgency.TUNING if half == "tuning" else eval_urgency.HELDOUT,
@@ -540,7 +540,7 @@ def test_labelled_table_thresholds(detector, half):
     assert figures.recall("urgent") == 1.0, f"{half}: urgent recall {figures.recall('urgent'):.3f}"
     assert figures.none_escalated_share <= 0.05, (
         f"{half}: {figures.none_escalated}/{figures.none_total} none messages escalate")
-    if half == "held-out":
+    if half == "heldout":
         assert figures.errors == []  # held-out texts are never kept
 
 
