@@ -76,6 +76,9 @@ class SafetyNet:
     @classmethod
     def fit(cls, texts: Sequence[str], cues: Sequence[Iterable[str]], levels: Sequence[str],
             settings: SafetyNetSettings) -> "SafetyNet":
+        missing = {*ESCALATING, "none"} - set(levels)
+        if missing:   # (and with fewer than 3 classes sklearn's model would be binary)
+            raise ValueError(f"the safety net needs examples of every level; none of {sorted(missing)}")
         net = cls(settings)
         normalized = [_normalize(t) for t in texts]
         features = hstack([v.fit_transform(normalized) for v in net._vectorizers]
