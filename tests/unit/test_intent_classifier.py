@@ -45,7 +45,8 @@ def trained(tmp_path_factory):
     return ours, rasas, featurized
 
 
-@pytest.mark.parametrize("text", ["how often is my pump refilled", "hello", "trial"])
+@pytest.mark.parametrize("text", ["how often is my pump refilled", "hello", "trial",
+                                  "refill refill trial trial trial"])
 def test_same_intent_and_ranking_as_rasas_classifier(trained, text):
     ours, rasas, featurized = trained
     got, expected = ours.process([featurized(text)])[0], rasas.process([featurized(text)])[0]
