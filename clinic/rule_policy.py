@@ -6,7 +6,7 @@ message (once with the message's text instead of its intent, for end-to-end rule
 prediction the largest part of the Rasa server's time per message, growing with the length of
 the conversation (bench/README.md, "Profiling").
 
-Two shortcuts, used when predicting (training is Rasa's, unchanged):
+Three shortcuts, used when predicting (training is Rasa's, unchanged):
 - Last turns only. A rule of n states is checked against the conversation's last n states only
   (RulePolicy._is_rule_applicable is True for any earlier turn), so the last `longest rule`
   states give every rule exactly the checks it gets from the whole conversation. Only those
@@ -14,19 +14,24 @@ Two shortcuts, used when predicting (training is Rasa's, unchanged):
 - No text pass when no rule can match it. With the text instead of the intent in the last state,
   a rule whose last state asks for an intent cannot match; when every rule does (ours are all
   written with intents, none with text), that pass cannot predict anything, and it is skipped.
+- Rules indexed by their last state. RulePolicy checks every rule against the last state; a rule
+  whose last state names a previous action or an intent can only match a state with the same
+  one, so only the rules indexed under the state's own action and intent (or naming none) are
+  checked, by Rasa's own code.
 tests/unit/test_rule_policy.py compares this policy's predictions with RulePolicy's.
 """
-from typing import Any, Dict, List, Optional, Text, Tuple
+from collections import defaultdict
+from typing import Any, Dict, List, Optional, Set, Text, Tuple
 
 from rasa.core.policies.rule_policy import RULES, RULES_FOR_LOOP_UNHAPPY_PATH, RulePolicy
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
-from rasa.shared.core.constants import USER
+from rasa.shared.core.constants import PREVIOUS_ACTION, SHOULD_NOT_BE_SET, USER
 from rasa.shared.core.domain import Domain, State
 from rasa.shared.core.events import ActionExecuted
 from rasa.shared.core.generator import TrackerWithCachedStates
 from rasa.shared.core.trackers import DialogueStateTracker
-from rasa.shared.nlu.constants import INTENT
+from rasa.shared.nlu.constants import ACTION_NAME, INTENT
 
 
 def recent_states(tracker: DialogueStateTracker, domain: Domain, turns: int) -> List[State]:
@@ -47,12 +52,45 @@ def recent_states(tracker: DialogueStateTracker, domain: Domain, turns: int) -> 
     return states
 
 
+class _LastStateIndex:
+    """A lookup's rule keys by the previous action and the intent of their rule's last state."""
+
+    _FIELDS = ((PREVIOUS_ACTION, ACTION_NAME), (USER, INTENT))
+
+    def __init__(self, lookup: Dict[Text, Text]) -> None:
+        self.lookup = lookup
+        self._by_value: List[Dict[Text, Set[Text]]] = [defaultdict(set) for _ in self._FIELDS]
+        self._any: List[Set[Text]] = [set() for _ in self._FIELDS]
+        for key in lookup:
+            states = RulePolicy._rule_key_to_state(key)
+            last = states[-1] if states else {}
+            for n, (sub_state, name) in enumerate(self._FIELDS):
+                value = last.get(sub_state, {}).get(name) if last.get(PREVIOUS_ACTION) else None
+                # as RulePolicy._does_rule_match_state: only a set value must be equal
+                if value and value != SHOULD_NOT_BE_SET:
+                    self._by_value[n][value].add(key)
+                else:
+                    self._any[n].add(key)
+
+    def candidates(self, state: State) -> Set[Text]:
+        """The keys whose rule can match `state` as the last state."""
+        if not state.get(PREVIOUS_ACTION):   # a conversation start: Rasa's own rules apply
+            return set(self.lookup)
+        found = None
+        for n, (sub_state, name) in enumerate(self._FIELDS):
+            value = state.get(sub_state, {}).get(name)
+            keys = self._any[n] | self._by_value[n].get(value, set())
+            found = keys if found is None else found & keys
+        return found
+
+
 @DefaultV1Recipe.register(
     DefaultV1Recipe.ComponentType.POLICY_WITHOUT_END_TO_END_SUPPORT, is_trainable=True
 )
 class FastRulePolicy(RulePolicy):
     _training = False
     _learnt: Optional[Tuple[int, bool]] = None
+    _indexes: Optional[List[_LastStateIndex]] = None
 
     # Rasa's graph passes training inputs by the names in this signature: keep them.
     def train(self, training_trackers: List[TrackerWithCachedStates], domain: Domain,
@@ -89,6 +127,18 @@ class FastRulePolicy(RulePolicy):
                 and tracker.active_loop_name is None):
             return None, None, False
         return super()._find_action_from_rules(tracker, domain, use_text_for_last_user_input)
+
+    def _get_possible_keys(self, lookup: Dict[Text, Text], states: List[State]) -> Set[Text]:
+        if self._learnt_rules() is None or not states:
+            return super()._get_possible_keys(lookup, states)
+        if self._indexes is None:
+            self._indexes = []
+        index = next((i for i in self._indexes if i.lookup is lookup), None)
+        if index is None:
+            index = _LastStateIndex(lookup)
+            self._indexes.append(index)
+        candidates = index.candidates(states[-1])
+        return super()._get_possible_keys({key: lookup[key] for key in candidates}, states)
 
     def _prediction_states(
         self,

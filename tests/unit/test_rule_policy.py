@@ -17,7 +17,7 @@ from rasa.core.policies.rule_policy import RulePolicy
 from rasa.shared.core.events import ActionExecuted, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from clinic.rule_policy import FastRulePolicy, recent_states
+from clinic.rule_policy import FastRulePolicy, _LastStateIndex, recent_states
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = ROOT / "models" / "clinic.tar.gz"
@@ -86,9 +86,34 @@ def test_same_predictions_as_rasas_rule_policy(conversations):
     assert max(len(t.past_states(domain)) for t in trackers) > 50  # long enough to matter
 
 
+def test_indexed_rules_give_rasas_possible_keys(conversations):
+    """At every prediction point, from every number of last states, the same rules remain."""
+    domain, ours, trackers = conversations
+    rasas = copy.copy(ours)
+    rasas.__class__ = RulePolicy
+    lookup = ours.lookup["rules"]
+    checked = 0
+    for tracker in trackers:
+        for point in prediction_points(tracker):
+            states = point.past_states(domain)
+            for turns in (1, 2, 4):
+                expected = rasas._get_possible_keys(lookup, states[-turns:])
+                assert ours._get_possible_keys(lookup, states[-turns:]) == expected
+                checked += bool(expected)
+    assert checked > 100
+
+
 def test_the_shortcuts_apply_to_our_rules(conversations):
     _, ours, trackers = conversations
     longest, text_can_match = ours._learnt_rules()
     assert not text_can_match  # every rule is written with intents: no text pass needed
     # the conversations above are much longer than any rule
     assert 1 < longest < min(len(t.events) for t in trackers) // 4
+    # after a user message, few of the rules are left to check
+    lookup = ours.lookup["rules"]
+    index = _LastStateIndex(lookup)
+    domain = conversations[0]
+    for tracker in trackers:
+        last_user = next(p for p in reversed(list(prediction_points(tracker)))
+                         if isinstance(p.events[-1], UserUttered))
+        assert len(index.candidates(last_user.past_states(domain)[-1])) < len(lookup) / 4
