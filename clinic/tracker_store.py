@@ -47,7 +47,7 @@ import contextlib
 import itertools
 import json
 from contextvars import ContextVar
-from typing import Any, Dict, Iterator, List, Optional, Text
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Text, Tuple
 
 import sqlalchemy as sa
 from sqlalchemy.orm import sessionmaker
@@ -122,13 +122,31 @@ def _noting_failures() -> Iterator[None]:
         raise
 
 
-def _row(sender_id: Text, event: Event) -> Dict[Text, Any]:
-    """An `events` row, as SQLTrackerStore.save makes it."""
+ROW_COLUMNS = ("sender_id", "type_name", "timestamp", "action_name", "intent_name", "data")
+
+
+def _row(sender_id: Text, event: Event) -> Tuple[Any, ...]:
+    """An `events` row (values of ROW_COLUMNS), as SQLTrackerStore.save makes it."""
     data = event.as_dict()
-    return {"sender_id": sender_id, "type_name": event.type_name,
-            "timestamp": data.get("timestamp"), "action_name": data.get("name"),
-            "intent_name": data.get("parse_data", {}).get("intent", {}).get(INTENT_NAME_KEY),
-            "data": json.dumps(data)}
+    return (sender_id, event.type_name, data.get("timestamp"), data.get("name"),
+            data.get("parse_data", {}).get("intent", {}).get(INTENT_NAME_KEY), json.dumps(data))
+
+
+def _insert_statement(events: sa.Table, dialect: Any, rows: int, returning: bool) -> Any:
+    """An INSERT of `rows` rows with named parameters (`<column>_<row>`), as SQL text.
+    SQLAlchemy 1.4 compiles a multi-row INSERT construct anew at every execution (it is not
+    cacheable), which was a third of a save; text is compiled once."""
+    quote = dialect.identifier_preparer.quote
+    values = ", ".join("(" + ", ".join(f":{column}_{n}" for column in ROW_COLUMNS) + ")"
+                       for n in range(rows))
+    sql = (f"INSERT INTO {quote(events.name)} ({', '.join(quote(c) for c in ROW_COLUMNS)}) "
+           f"VALUES {values}" + (f" RETURNING {quote(events.c.id.name)}" if returning else ""))
+    return sa.text(sql)
+
+
+def _parameters(rows: Sequence[Tuple[Any, ...]]) -> Dict[Text, Any]:
+    return {f"{column}_{n}": value
+            for n, row in enumerate(rows) for column, value in zip(ROW_COLUMNS, row)}
 
 
 def _stamp_statement(events: sa.Table) -> Any:
@@ -155,6 +173,7 @@ class ClinicSQLTrackerStore(SQLTrackerStore):
         super().__init__(domain=domain, dialect=dialect, event_broker=event_broker, **kwargs)
         self._cache = TrackerCache(int(cache_conversations))
         self._stamp_statement = _stamp_statement(self.SQLEvent.__table__)
+        self._inserts: Dict[Tuple[int, bool], Any] = {}   # by (rows, returning)
         if self.engine.dialect.name == "postgresql" and synchronous_commit is not None:
             sa.event.listen(self.engine, "connect", _synchronous_commit(synchronous_commit))
             self.engine.dispose()  # the parent's pooled connection predates the listener
@@ -202,11 +221,14 @@ class ClinicSQLTrackerStore(SQLTrackerStore):
             stored, highest = self._stamp(session, sender_id)
             rows = [_row(sender_id, event) for event in itertools.islice(tracker.events, stored, None)]
             for start in range(0, len(rows), INSERT_BATCH):
-                insert = events.insert().values(rows[start:start + INSERT_BATCH])
+                batch = rows[start:start + INSERT_BATCH]
+                key = (len(batch), returning)
+                if key not in self._inserts:
+                    self._inserts[key] = _insert_statement(events, self.engine.dialect, len(batch),
+                                                            returning)
+                result = session.execute(self._inserts[key], _parameters(batch))
                 if returning:
-                    highest = max(session.execute(insert.returning(events.c.id)).scalars())
-                else:
-                    session.execute(insert)
+                    highest = max(result.scalars())
             session.commit()
             # If the saved events started a new session, the database's latest session holds
             # fewer events than this: the stamps then differ and the next retrieve reads it.
