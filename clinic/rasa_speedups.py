@@ -1,18 +1,22 @@
-"""A fix for a slow spot of Rasa 3.6 (pinned in requirements.txt), applied by our REST channel.
+"""Fixes for slow spots of Rasa 3.6 (pinned in requirements.txt), applied by our REST channel.
 
-Rasa checks every response of the action server with `jsonschema.validate`, which first checks
-the (large, constant) schema itself against JSON Schema's meta-schema: about 20 ms of the Rasa
-server's time for each custom action call, i.e. for every urgent message, and more than the
-rest of such a message's handling (bench/README.md, "Profiling"). Here the schema is checked
-once, and each response is checked against it exactly as `jsonschema.validate` does (same
-errors, same message added by Rasa).
+- The trained model's graph runs without dask (clinic/graph_runner.py).
+- Rasa checks every response of the action server with `jsonschema.validate`, which first
+  checks the (large, constant) schema itself against JSON Schema's meta-schema: about 20 ms of
+  the Rasa server's time for each custom action call, i.e. for every urgent message, and more
+  than the rest of such a message's handling (bench/README.md, "Profiling"). Here the schema is
+  checked once, and each response is checked against it exactly as `jsonschema.validate` does
+  (same errors, same message added by Rasa).
 """
 from typing import Any, Dict, Text
 
+import rasa.core.processor
 from jsonschema.exceptions import best_match
 from jsonschema.validators import validator_for
 from rasa.core.actions.action import RemoteAction
 from rasa.shared.constants import DOCS_BASE_URL
+
+from clinic.graph_runner import SequentialGraphRunner
 
 _SCHEMA = RemoteAction.action_response_format_spec()
 _VALIDATOR_CLASS = validator_for(_SCHEMA)
@@ -33,6 +37,8 @@ def _validate_action_result(self: RemoteAction, result: Dict[Text, Any]) -> bool
 
 
 def apply() -> None:
-    """Makes Rasa validate action server responses with the checked-once schema."""
+    """Makes Rasa validate action server responses with the checked-once schema, and load
+    models (MessageProcessor) with the runner without dask."""
     RemoteAction._validate_action_result = _validate_action_result
+    rasa.core.processor.DaskGraphRunner = SequentialGraphRunner
 

@@ -1,10 +1,14 @@
-"""clinic.rasa_speedups: action server responses are checked as strictly as Rasa checks them."""
+"""clinic.rasa_speedups: action server responses are checked as strictly as Rasa checks them;
+the runner without dask is put in place (its results: tests/unit/test_graph_runner.py)."""
 
 import pytest
+import rasa.core.processor
 from jsonschema import ValidationError
 from rasa.core.actions.action import RemoteAction
+from rasa.engine.runner.dask import DaskGraphRunner
 
 from clinic import rasa_speedups
+from clinic.graph_runner import SequentialGraphRunner
 
 ORIGINAL = RemoteAction._validate_action_result
 ACTION = RemoteAction("action_escalate", None)
@@ -44,6 +48,7 @@ def test_invalid_responses_are_rejected(result):
 
 def test_apply_replaces_rasas_check(monkeypatch):
     monkeypatch.setattr(RemoteAction, "_validate_action_result", ORIGINAL)
+    monkeypatch.setattr(rasa.core.processor, "DaskGraphRunner", DaskGraphRunner)
     rasa_speedups.apply()
     assert RemoteAction._validate_action_result is rasa_speedups._validate_action_result
 
@@ -52,9 +57,11 @@ def test_the_rest_channel_applies_it(monkeypatch):
     from clinic.rest_channel import ClinicRestInput
 
     monkeypatch.setattr(RemoteAction, "_validate_action_result", ORIGINAL)
+    monkeypatch.setattr(rasa.core.processor, "DaskGraphRunner", DaskGraphRunner)
 
     async def on_new_message(message):
         return None
 
     ClinicRestInput().blueprint(on_new_message)
     assert RemoteAction._validate_action_result is rasa_speedups._validate_action_result
+    assert rasa.core.processor.DaskGraphRunner is SequentialGraphRunner
