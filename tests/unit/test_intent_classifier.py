@@ -23,13 +23,17 @@ def trained(tmp_path_factory):
     storage = LocalModelStorage(tmp_path_factory.mktemp("model"))
     context = ExecutionContext(GraphSchema({}), "test")
     tokenizer = WhitespaceTokenizer(WhitespaceTokenizer.get_default_config())
-    featurizer = CountVectorsFeaturizer.create(
-        CountVectorsFeaturizer.get_default_config(), storage, Resource("words"), context)
+    # words and character n-grams, as config.yml: the model sees their features side by side
+    featurizers = [CountVectorsFeaturizer.create(
+        {**CountVectorsFeaturizer.get_default_config(), **config}, storage, Resource(name), context)
+        for name, config in (("words", {}),
+                             ("chars", {"analyzer": "char_wb", "min_ngram": 2, "max_ngram": 4}))]
     data = TrainingData([Message.build(text, intent) for intent, texts in EXAMPLES.items()
                          for text in texts])
     tokenizer.process_training_data(data)
-    featurizer.train(data)
-    featurizer.process_training_data(data)
+    for featurizer in featurizers:
+        featurizer.train(data)
+        featurizer.process_training_data(data)
     config = {**IntentClassifier.get_default_config(), "max_iter": 200}
     ours = IntentClassifier.create(config, storage, Resource("ours"), context)
     ours.train(data)
@@ -39,7 +43,8 @@ def trained(tmp_path_factory):
     def featurized(text):
         message = Message.build(text)
         tokenizer.process([message])
-        featurizer.process([message])
+        for featurizer in featurizers:
+            featurizer.process([message])
         return message
 
     return ours, rasas, featurized
