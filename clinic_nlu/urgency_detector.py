@@ -48,7 +48,7 @@ SCOPES = ("negation", "hypothetical", "future", "general", "past", "past_recent"
 CUE_LISTS = ("negation", "negation_after", "hypothetical", "future", "general", "present_statement",
              "overrides_strong", "overrides_aspect", "overrides_chronic", "past", "past_recent",
              "chronic", "chronic_weak", "candidacy", "resolved", "resolved_weak", "relapse",
-             "returned", "supposition")
+             "returned", "supposition", "past_tense", "present_tense")
 SENTENCE_PUNCT = {".", "!", "?", ";", ":", ",", "…", "..", "...", "?!", "!?", "(", ")",
                   "[", "]", "/", "|", "•", "*", '"', "“", "”"}
 MAX_CHARS = 200_000          # longer input is cut (never an exception)
@@ -728,6 +728,7 @@ class _Context:
         returned = [hard_of[s] for s, _ in by_key.get("scope:returned", [])
                     if not self._negated_before(s)]
         self._last_returned_hard = max(returned) if returned else -1
+        self._carry_past(hard_of)
         self._hyp_starts: Dict[int, int] = {}   # hard clause -> first hypothetical cue start
         hypothetical = sorted(by_key.get("scope:hypothetical", []))
         for s, _ in hypothetical:
@@ -749,6 +750,25 @@ class _Context:
         self._present: Set[int] = {
             clause_of[s] for s, _ in by_key.get("scope:present_statement", [])
             if self._hyp_starts.get(hard_of[s], len(words)) > s}
+
+    def _carry_past(self, hard_of: List[int]) -> None:
+        """A distant past ("in 2022", "last spring", a `past` cue) also dates a clause that "and"
+        joins to it in the same sentence and that tells in the past tense (a `past_tense` cue)
+        with nothing present in it (no `present_tense`, `present_statement`, `overrides_strong`,
+        `returned` or `relapse` cue): "we missed a refill in 2022 and my son had withdrawal"
+        (but not "... in 2022 and now he has withdrawal", nor a recent past: "had surgery last
+        week and got a fever")."""
+        hard_start: Dict[int, int] = {}
+        for i, h in enumerate(hard_of):
+            hard_start.setdefault(h, i)
+        blockers = ("scope:present_tense", "scope:present_statement", "scope:overrides_strong",
+                    "scope:returned", "scope:relapse")
+        for h in sorted(hard_start):
+            keys = self._hard_keys.get(h, set())
+            if (h > 0 and "scope:past" in self._hard_keys.get(h - 1, ())
+                    and self.words[hard_start[h]] in self.d._and_words
+                    and "scope:past_tense" in keys and not any(k in keys for k in blockers)):
+                self._hard_keys[h].add("scope:past")
 
     def _negated_before(self, start: int) -> bool:
         """A negation cue at most three words before `start`, in its clause ("never came back")."""

@@ -519,6 +519,107 @@ def test_v3_families(detector, text, expected):
     assert level(detector, text) == expected, text
 
 
+@pytest.mark.parametrize("text, expected", [
+    # meningitis signs: a neck that won't bend, light hurting the eyes (with fever and headache)
+    ("bad headache and a fever, and my neck won't bend at all", "emergency"),
+    ("fever of 102, head pounding, the light really hurts my eyes", "emergency"),
+    ("i have a fever and headache and bright lights bother me", "emergency"),
+    ("the light in the waiting room hurts my eyes", "none"),
+    ("my neck won't bend since the fusion years ago, could a pump help?", "none"),
+    # a slow breathing rate as a number (a normal one is seen and set aside)
+    ("her respiratory rate dropped to 7 after the refill", "emergency"),
+    ("he's only breathing 8 times a minute", "emergency"),
+    ("his respiratory rate is 16, all normal", "none"),
+    ("what is a normal respiratory rate after a refill?", "none"),
+    # a patient with a pump seizing (a pump that "seized" is a mechanical failure)
+    ("my daughter has a pump and is seizing right now", "emergency"),
+    ("he's seizing and won't stop", "emergency"),
+    ("the old pump seized and they swapped it years ago", "none"),
+    # the number before "temp" / "fever"
+    ("she's disoriented with a 103 fever", "emergency"),
+    ("running a 101 temp since the implant", "urgent"),
+    ("a 98 temp is normal right?", "none"),
+    # "back" the body part is no recovery; reactions told across clauses; a misplaced refill
+    ("the catheter may have shifted, there's a pulling sensation in my back", "urgent"),
+    ("since the refill on monday, i feel awful, clammy and shaky", "urgent"),
+    ("ever since they refilled it i feel horrible", "urgent"),
+    ("im dizzy and sweaty, my refill was this morning", "urgent"),
+    ("my heart has been racing since the dose change", "urgent"),
+    ("pain and swelling where the nurse injected the refill", "urgent"),
+    ("i think the refill went into the wrong place, it burns", "urgent"),
+    ("i feel awful about missing the party, refill went fine", "none"),
+    ("my heart races when i climb stairs, what's a pump trial like?", "none"),
+    ("will people notice the pump at the beach? also there's redness around it today", "urgent"),
+    # handoff: the front office, asking a nurse directly, a callback while all is well
+    ("can you put me through to the front desk", "handoff"),
+    ("is there a care coordinator i could talk to", "handoff"),
+    ("i'd rather ask the doctor directly about the dose", "handoff"),
+    ("please have the pump nurse call me, nothing urgent, all fine here", "handoff"),
+    ("the receptionist was lovely last time, thanks", "none"),
+    ("does the coordinator handle insurance approvals?", "none"),
+    # a wound closed and dry; relief by a treatment vs relief lying flat
+    ("the wound oozed a bit after surgery but it's clean and dry now", "none"),
+    ("my incision is leaking, i keep it clean and dry", "urgent"),
+    ("the incision was closed and dry yesterday but today it is oozing", "urgent"),
+    ("my headache went away once they gave me the blood patch, all good", "none"),
+    ("the headache only went away when i lay flat, had the trial yesterday", "urgent"),
+    # asking whether it will recur is no relapse; control regained is no relapse
+    ("my catheter kinked in 2020 and they fixed it, can it happen again?", "none"),
+    ("i had withdrawal a few years ago, will it come back with the new pump?", "none"),
+    ("my baclofen pump failed back in 2019, they swapped it and my spasms are managed again", "none"),
+    # a distant date covers what "and" adds in the past tense, not a present or a recent one
+    ("back in 2021 my pump ran dry and i had bad withdrawal, it took a week to settle", "none"),
+    ("my implant was placed in 2019 and now i have withdrawal symptoms", "urgent"),
+    ("we missed the refill last week and he had bad spasms all night", "urgent"),
+    # the battery is not the reservoir
+    ("the pump beeped for a low battery in march, they replaced it", "none"),
+    ("my pump is beeping, the reservoir is low", "urgent"),
+    # why something is dangerous, in general
+    ("why is a pump infection so dangerous", "none"),
+    ("why is an infection around the pump considered serious", "none"),
+    ("why is my incision oozing, is that dangerous", "urgent"),
+    # signs the rules see and set aside themselves (so the safety net is not asked): a cold or
+    # the flu by name, a vaccine, someone else shivering, negated site signs, a treatment as
+    # the "way out", a refill that is weeks away
+    ("my husband has the flu, can i still bring him for his refill tomorrow", "none"),
+    ("got my covid booster after the refill, any problem?", "none"),
+    ("i have a bad cold and a fever after the implant", "urgent"),
+    ("the dog was shivering in the rain on our walk", "none"),
+    ("shivering all night since the trial", "urgent"),
+    ("my scar is neither red nor swollen", "none"),
+    ("the incision is not warm and not puffy", "none"),
+    ("no swelling or redness around the pump", "none"),
+    ("the skin over the pump is warm and puffy", "urgent"),
+    ("i feel trapped and there is only one way out", "emergency"),
+    ("the only way out of this pain might be the implant, what do you think", "none"),
+    ("the only way out of the garage is on level 2?", "none"),
+    ("we don't have his refill for another 3 weeks, is that ok", "none"),
+    ("i haven't had my refill in 3 months", "urgent"),
+    ("she hasn't gotten her refill in 5 weeks", "urgent"),
+])
+def test_v4_families(detector, text, expected):
+    assert level(detector, text) == expected, text
+
+
+@pytest.mark.parametrize("text", [
+    "the incision is not swollen or red",
+    "I have a cold, can I still come for my refill?",
+    "the only way out of this pain is a pump, my doctor says",
+    "i don't have my refill in 2 weeks, can i move it",
+    "i had a flu shot after my refill, is that ok?",
+    "the kids were shivering at the bus stop this morning",
+    "my scar is neither red nor swollen",
+    "got my covid booster after the refill, any problem?",
+])
+def test_rules_see_the_sign_they_set_aside(detector, text):
+    """These negatives hold a sign word: the rules see it (so the safety net is not asked) and
+    put it out of scope themselves."""
+    doc = detector._working_doc(text)
+    by_key = detector._match(doc)
+    assert any(by_key.get(key) for key in detector._sign_keys), text
+    assert detector.detect(text) is None, text
+
+
 # ---------------------------------------------------------------- the labelled table
 # The held-out half (v4), written by someone who saw neither the patterns nor the earlier sets,
 # and never read while tuning, does not meet the thresholds: emergency recall 0.947 (2 of the 4
