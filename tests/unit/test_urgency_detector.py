@@ -1,4 +1,5 @@
-"""Unit tests of the rule-based urgency detector (clinic_nlu/urgency_detector.py).
+"""Unit tests of the urgency detector (clinic_nlu/urgency_detector.py): its rules, and the labelled
+table through the rules and the safety net together.
 
 The messages here are written for these tests; the labelled table's two halves are only used
 through scripts/eval_urgency.py's `evaluate` (the held-out half's texts are never printed).
@@ -621,14 +622,15 @@ def test_rules_see_the_sign_they_set_aside(detector, text):
 
 
 # ---------------------------------------------------------------- the labelled table
-# The held-out half (v4), written by someone who saw neither the patterns nor the earlier sets,
-# and never read while tuning, does not meet the thresholds: emergency recall 0.947 (2 of the 4
-# misses still escalate, as urgent), urgent 0.887, 5.4% of negatives escalate. v1, v2 and v3 were
-# each measured once, missed too, and were retired into tuning (tests/data/urgency_tuning.yml).
-# Issue "Urgency detection" stays open. The check still runs and reports; strict: once it
-# passes, this marker must go.
+# The held-out half (v5, 361 messages), written by someone who saw neither the patterns nor the
+# earlier sets, and never read while tuning, does not meet the thresholds. Measured once, with the
+# rules and the safety net: emergency recall 0.921 (70/76; 2 more escalate as urgent, 4 not at
+# all), urgent 0.956 (108/113), 4.1% of negatives escalate (6/147). The rules alone: 0.908,
+# 0.912, 2.0%. v1 to v4 were each measured, missed too, and were retired into the tuning half
+# (clinic_nlu/urgency_examples.yml, figures in its header). Issue "Urgency detection" stays open.
+# The check still runs and reports; strict: once it passes, this marker must go.
 HELD_OUT_KNOWN_FAILURE = pytest.mark.xfail(
-    strict=True, reason="held-out recall below 1.0: the patterns do not generalize to it yet")
+    strict=True, reason="held-out recall below 1.0: the detector does not generalize to it yet")
 
 
 @pytest.mark.parametrize("half", ["tuning", pytest.param("heldout", marks=HELD_OUT_KNOWN_FAILURE)])
@@ -648,12 +650,13 @@ def test_labelled_table_thresholds(detector, half):
 # Until then, the held-out figures may not get worse than what was measured on this set (a
 # ratchet: tighten these when the detector improves; never loosen them to make a change pass;
 # a new held-out set starts from its own first measurement).
-HELD_OUT_FLOOR = {"emergency": 0.946, "urgent": 0.886}
-HELD_OUT_MAX_NONE_ESCALATED = 0.055
+HELD_OUT_FLOOR = {"emergency": 0.92, "urgent": 0.955}
+HELD_OUT_MAX_NONE_ESCALATED = 0.041
 
 
 def test_held_out_figures_do_not_regress(detector):
-    figures = _load_eval().evaluate(ROOT / "tests" / "data" / "urgency_heldout.yml", detector)
+    eval_urgency = _load_eval()
+    figures = eval_urgency.evaluate(eval_urgency.HELDOUT, detector)
     for level, floor in HELD_OUT_FLOOR.items():
         assert figures.recall(level) >= floor, f"held-out {level} recall {figures.recall(level):.3f}"
     assert figures.none_escalated_share <= HELD_OUT_MAX_NONE_ESCALATED
