@@ -33,7 +33,8 @@ from spacy.language import Language
 from spacy.matcher import Matcher
 from spacy.tokens import Doc
 
-from clinic_nlu.urgency_safety_net import SafetyNet, SafetyNetSettings, load_labelled
+from clinic_nlu.urgency_safety_net import (SafetyNet, SafetyNetSettings, load_labelled,
+                                          load_nlu_examples)
 
 logger = logging.getLogger(__name__)
 
@@ -164,7 +165,8 @@ class UrgencyDetector:
     def from_yaml(cls, path: Path = DEFAULT_PATTERNS, nlp: Optional[Language] = None,
                   safety_net: bool = True) -> "UrgencyDetector":
         """The rules of the patterns file, plus the learned safety net of its `safety_net`
-        section (trained here on its examples, about a second) unless safety_net=False."""
+        section (trained here on its examples and the NLU training examples, about two
+        seconds) unless safety_net=False."""
         with open(path, encoding="utf-8") as handle:
             config = yaml.load(handle, Loader=_PatternLoader)
         if nlp is None:
@@ -174,7 +176,10 @@ class UrgencyDetector:
         detector = cls(config, nlp)
         net_config = config.get("safety_net")
         if safety_net and net_config:
-            examples = load_labelled(Path(path).with_name(net_config["examples"]))
+            folder = Path(path).parent
+            examples = (load_labelled(folder / net_config["examples"])
+                        + load_nlu_examples(folder / net_config["nlu_examples"],
+                                            net_config["nlu_levels"]))
             texts = [row["text"] for row in examples]
             detector._safety_net = SafetyNet.fit(
                 texts, [detector.scope_cues(text) for text in texts],

@@ -58,6 +58,21 @@ def load_labelled(path: Path) -> List[Dict[str, Any]]:
     return rows
 
 
+def load_nlu_examples(folder: Path, levels: Dict[str, str]) -> List[Dict[str, Any]]:
+    """The examples of Rasa's NLU training data files in `folder` as labelled rows: the level
+    of their intent in `levels`, else `none` (an ordinary question)."""
+    rows = []
+    for path in sorted(Path(folder).glob("*.yml")):
+        with open(path, encoding="utf-8") as handle:
+            blocks = (yaml.safe_load(handle) or {}).get("nlu") or []
+        for block in blocks:
+            level = levels.get(block.get("intent"), "none")
+            for line in str(block.get("examples", "")).splitlines():
+                if line.strip().startswith("- "):
+                    rows.append({"text": line.strip()[2:], "level": level, "kind": "nlu"})
+    return rows
+
+
 def _normalize(text: str) -> str:
     return _RUNS.sub(r"\1\1", text.lower())   # "soooo" and "so" share their n-grams
 

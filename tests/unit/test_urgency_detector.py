@@ -623,10 +623,12 @@ def test_rules_see_the_sign_they_set_aside(detector, text):
 
 # ---------------------------------------------------------------- the labelled table
 # The held-out half (v5, 361 messages), written by someone who saw neither the patterns nor the
-# earlier sets, and never read while tuning, does not meet the thresholds. Measured once, with the
-# rules and the safety net: emergency recall 0.921 (70/76; 2 more escalate as urgent, 4 not at
-# all), urgent 0.956 (108/113), 4.1% of negatives escalate (6/147). The rules alone: 0.908,
-# 0.912, 2.0%. v1 to v4 were each measured, missed too, and were retired into the tuning half
+# earlier sets, and never read while tuning, does not meet the thresholds. With the rules and the
+# safety net: emergency recall 0.921 (70/76; 2 more escalate as urgent, 4 not at all), urgent
+# 0.956 (108/113), 2.7% of negatives escalate (4/147). (First measured before the safety net
+# also learnt from the NLU examples, for the ordinary questions it escalated in the NLU
+# held-out set: same recall, 4.1% of negatives. The rules alone: 0.908, 0.912, 2.0%.) v1 to v4
+# were each measured, missed too, and were retired into the tuning half
 # (clinic_nlu/urgency_examples.yml, figures in its header). Issue "Urgency detection" stays open.
 # The check still runs and reports; strict: once it passes, this marker must go.
 HELD_OUT_KNOWN_FAILURE = pytest.mark.xfail(
@@ -651,7 +653,7 @@ def test_labelled_table_thresholds(detector, half):
 # ratchet: tighten these when the detector improves; never loosen them to make a change pass;
 # a new held-out set starts from its own first measurement).
 HELD_OUT_FLOOR = {"emergency": 0.92, "urgent": 0.955}
-HELD_OUT_MAX_NONE_ESCALATED = 0.041
+HELD_OUT_MAX_NONE_ESCALATED = 0.028
 
 
 def test_held_out_figures_do_not_regress(detector):

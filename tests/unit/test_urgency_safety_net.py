@@ -9,7 +9,8 @@ import yaml
 
 from clinic_nlu.spacy_pipeline import build
 from clinic_nlu.urgency_detector import DEFAULT_PATTERNS, SAFETY_NET_REASON, UrgencyDetector
-from clinic_nlu.urgency_safety_net import SafetyNet, SafetyNetSettings, load_labelled
+from clinic_nlu.urgency_safety_net import (SafetyNet, SafetyNetSettings, load_labelled,
+                                          load_nlu_examples)
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "clinic_nlu" / "urgency_examples.yml"
@@ -146,6 +147,17 @@ def test_a_table_without_every_level_is_refused():
     with pytest.raises(ValueError, match="every level"):
         SafetyNet.fit(["glorbing", "thanks"], [frozenset(), frozenset()], ["urgent", "none"],
                       SafetyNetSettings(0.6, 16, 0.5))
+
+
+def test_nlu_examples_are_labelled_by_their_intent(tmp_path):
+    (tmp_path / "a.yml").write_text(
+        'version: "3.1"\nnlu:\n- intent: ask_trial\n  examples: |\n    - how long is the trial\n'
+        '    - trial?\n- intent: report_urgent\n  examples: |\n    - my pump is beeping\n',
+        encoding="utf-8")
+    (tmp_path / "b.yml").write_text('version: "3.1"\nrules: []\n', encoding="utf-8")
+    rows = load_nlu_examples(tmp_path, {"report_urgent": "urgent"})
+    assert [(r["text"], r["level"]) for r in rows] == [
+        ("how long is the trial", "none"), ("trial?", "none"), ("my pump is beeping", "urgent")]
 
 
 @pytest.mark.parametrize("row", [{"text": "x", "level": "urgnet"}, {"level": "none"},
