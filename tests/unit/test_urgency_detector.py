@@ -24,16 +24,6 @@ def _load_eval():
     return module
 
 
-@pytest.fixture(scope="module")
-def nlp():
-    return build()
-
-
-@pytest.fixture(scope="module")
-def detector(nlp):
-    return UrgencyDetector.from_yaml(DEFAULT_PATTERNS, nlp=nlp)
-
-
 def level(detector, text):
     found = detector.detect(text)
     return found.level if found else "none"

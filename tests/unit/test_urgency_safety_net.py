@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 import yaml
 
-from clinic_nlu.spacy_pipeline import build
 from clinic_nlu.urgency_detector import DEFAULT_PATTERNS, SAFETY_NET_REASON, UrgencyDetector
 from clinic_nlu.urgency_safety_net import (SafetyNet, SafetyNetSettings, load_labelled,
                                           load_nlu_examples)
@@ -15,16 +14,6 @@ from clinic_nlu.urgency_safety_net import (SafetyNet, SafetyNetSettings, load_la
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "clinic_nlu" / "urgency_examples.yml"
 HELDOUT = ROOT / "tests" / "data" / "urgency_heldout.yml"
-
-
-@pytest.fixture(scope="module")
-def nlp():
-    return build()
-
-
-@pytest.fixture(scope="module")
-def detector(nlp):
-    return UrgencyDetector.from_yaml(DEFAULT_PATTERNS, nlp=nlp)
 
 
 @pytest.fixture(scope="module")
