@@ -2,8 +2,8 @@
 
 Two steps in config.yml, around the intent classifier:
 
-- UrgencyCheck, right after the tokenizer, runs the rule-based UrgencyDetector
-  (clinic_nlu/urgency_detector.py, patterns in urgency_patterns.yml) on the whole message.
+- UrgencyCheck, right after the tokenizer, runs the UrgencyDetector (clinic_nlu/urgency_detector.py:
+  patterns in urgency_patterns.yml, and the learned safety net behind them) on the whole message.
   When it fires on a message that also asks something ("how often is it refilled? btw the skin
   near my pump is red"), it hides the urgent sentence from the classifier, so the classifier
   sees the question alone.

@@ -1,4 +1,4 @@
-"""Rule-based detector of PRESENT urgent problems in a visitor's message.
+"""Detector of PRESENT urgent problems in a visitor's message: rules, and a learned safety net.
 
 All words and patterns live in urgency_patterns.yml (see its header for the pattern syntax and
 the scope rules); this module compiles them into spaCy Matcher token patterns and applies them:
@@ -16,8 +16,12 @@ the scope rules); this module compiles them into spaCy Matcher token patterns an
 3. A reason match counts unless a scope rule suppresses it (negation, hypothetical, general
    question, past, chronic, resolved); all_of rules need every group to count somewhere.
 4. The highest level found wins: emergency > urgent > handoff.
+5. When no rule fires and no sign pattern matched at all, the learned safety net
+   (urgency_safety_net.py, built by `from_yaml`) may still escalate: a wording the patterns
+   do not list.
 
-Pure Python + spaCy; no Rasa import (clinic_nlu/urgency_component.py wraps it for Rasa).
+Pure Python + spaCy + scikit-learn; no Rasa import (clinic_nlu/urgency_component.py wraps it for
+Rasa).
 """
 import bisect
 import logging
@@ -152,8 +156,8 @@ class UrgencyDetector:
             self._reasons.append(self._compile_reason(name, spec))
         self._reasons.sort(key=lambda r: LEVEL_RANK[r.level])  # stable: file order within a level
         # keys of the sign patterns (not context) of the emergency and urgent reasons
-        self._sign_keys = sorted({g.key for r in self._reasons if r.level != "handoff"
-                                  for rule in r.rules for g in rule.groups if not g.context})
+        self._sign_keys = frozenset(g.key for r in self._reasons if r.level != "handoff"
+                                    for rule in r.rules for g in rule.groups if not g.context)
         self._known_words = self._build_known_words()
         self._typo_index = self._build_typo_index()
         self._norm_cache: Dict[str, str] = {}
@@ -629,7 +633,8 @@ class UrgencyDetector:
         by_key = self._match(doc)
         # The safety net speaks only where the rules saw no sign at all (a wording they do not
         # list); a sign they saw and put out of scope ("my pump isn't beeping") is their call.
-        ask_net = self._safety_net is not None and not any(by_key.get(k) for k in self._sign_keys)
+        ask_net = self._safety_net is not None and not any(
+            spans and key in self._sign_keys for key, spans in by_key.items())
         cues = self._cue_names(by_key) if ask_net else frozenset()   # before _Context edits by_key
         ctx = _Context(self, doc, words, clause_of, hard_of, by_key)
         stripped = tuple(w for w, t in zip(words, doc)

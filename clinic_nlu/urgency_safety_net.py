@@ -106,7 +106,8 @@ class SafetyNet:
 
     def _cue_matrix(self, cues: Sequence[Iterable[str]]) -> csr_matrix:
         weight = self._settings.cue_weight
-        rows = [[weight if name in set(found) else 0.0 for name in CUE_FEATURES] for found in cues]
+        rows = [[weight if name in found else 0.0 for name in CUE_FEATURES]
+                for found in map(set, cues)]
         return csr_matrix(np.array(rows, dtype=float).reshape(len(rows), len(CUE_FEATURES)))
 
     def _compile(self) -> None:

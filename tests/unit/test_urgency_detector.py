@@ -4,24 +4,14 @@ table through the rules and the safety net together.
 The messages here are written for these tests; the labelled table's two halves are only used
 through scripts/eval_urgency.py's `evaluate` (the held-out half's texts are never printed).
 """
-import importlib.util
 import time
-from pathlib import Path
 
 import pytest
 import spacy
 
 from clinic_nlu.spacy_pipeline import build
 from clinic_nlu.urgency_detector import DEFAULT_PATTERNS, Detection, UrgencyDetector
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _load_eval():
-    spec = importlib.util.spec_from_file_location("eval_urgency", ROOT / "scripts" / "eval_urgency.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from clinic_nlu.urgency_safety_net import load_labelled
 
 
 def level(detector, text):
@@ -275,15 +265,12 @@ def test_doc_from_a_separately_loaded_pipeline(detector, nlp, tmp_path):
         assert [t.text for t in doc] == [t.text for t in loaded(text)]  # Doc left untouched
 
 
-def test_pattern_engine_agrees_with_spacy_matcher(detector):
+def test_pattern_engine_agrees_with_spacy_matcher(detector, eval_urgency):
     """The detector's string matcher gives exactly spaCy Matcher's matches for its patterns."""
     from collections import defaultdict
 
-    import yaml
-
     matcher = detector.spacy_matcher()
-    rows = yaml.safe_load((ROOT / "clinic_nlu" / "urgency_examples.yml").read_text(encoding="utf-8"))
-    texts = [row["text"] for row in rows] + [
+    texts = [row["text"] for row in load_labelled(eval_urgency.TUNING)] + [
         "i cnat breth and my pump keeps beepin, also no fever",
         "if my incision gets red n swollen what happens? btw my legs are numb",
         "temp 101.5 after the implant, pain 10/10, can someone call me back",
@@ -626,8 +613,7 @@ HELD_OUT_KNOWN_FAILURE = pytest.mark.xfail(
 
 
 @pytest.mark.parametrize("half", ["tuning", pytest.param("heldout", marks=HELD_OUT_KNOWN_FAILURE)])
-def test_labelled_table_thresholds(detector, half):
-    eval_urgency = _load_eval()
+def test_labelled_table_thresholds(detector, eval_urgency, half):
     figures = eval_urgency.evaluate(eval_urgency.TUNING if half == "tuning" else eval_urgency.HELDOUT,
                                     detector)
     assert figures.total > 0
@@ -646,8 +632,7 @@ HELD_OUT_FLOOR = {"emergency": 0.92, "urgent": 0.955}
 HELD_OUT_MAX_NONE_ESCALATED = 0.028
 
 
-def test_held_out_figures_do_not_regress(detector):
-    eval_urgency = _load_eval()
+def test_held_out_figures_do_not_regress(detector, eval_urgency):
     figures = eval_urgency.evaluate(eval_urgency.HELDOUT, detector)
     for level, floor in HELD_OUT_FLOOR.items():
         assert figures.recall(level) >= floor, f"held-out {level} recall {figures.recall(level):.3f}"

@@ -1,7 +1,6 @@
 """Unit tests of the learned safety net of the urgency detector (clinic_nlu/urgency_safety_net.py)
 and of how the detector consults it."""
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,9 +10,6 @@ from clinic_nlu.urgency_detector import DEFAULT_PATTERNS, SAFETY_NET_REASON, Urg
 from clinic_nlu.urgency_safety_net import (SafetyNet, SafetyNetSettings, load_labelled,
                                           load_nlu_examples)
 
-ROOT = Path(__file__).resolve().parents[2]
-EXAMPLES = ROOT / "clinic_nlu" / "urgency_examples.yml"
-HELDOUT = ROOT / "tests" / "data" / "urgency_heldout.yml"
 
 
 @pytest.fixture(scope="module")
@@ -22,8 +18,8 @@ def rules_only(nlp):
 
 
 @pytest.fixture(scope="module")
-def examples():
-    return load_labelled(EXAMPLES)
+def examples(eval_urgency):
+    return load_labelled(eval_urgency.TUNING)
 
 
 def _toy_net(cue_weight=0.5):
@@ -112,11 +108,11 @@ def test_scope_cues_are_features():
     assert general["urgent"] < plain["urgent"]
 
 
-def test_the_net_never_learns_from_the_held_out_half(examples):
+def test_the_net_never_learns_from_the_held_out_half(examples, eval_urgency):
     def norm(text):
         return " ".join(text.lower().split())
 
-    held_out = {norm(row["text"]) for row in load_labelled(HELDOUT)}
+    held_out = {norm(row["text"]) for row in load_labelled(eval_urgency.HELDOUT)}
     shared = [row for row in examples if norm(row["text"]) in held_out]
     assert not shared, f"{len(shared)} held-out messages are in the examples"
 
