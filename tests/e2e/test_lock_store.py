@@ -15,6 +15,10 @@ def stores(cls, redis_service, n=2):
                 key_prefix="clinictest") for _ in range(n)]
 
 
+def ours_and_rasa_s(redis_service):
+    return stores(AtomicRedisLockStore, redis_service, 1)[0], stores(RedisLockStore, redis_service, 1)[0]
+
+
 def issue_at_once(cls, redis_service, threads=10):
     """Tickets issued for one conversation by `threads` threads over two stores at once."""
     two = stores(cls, redis_service)
@@ -69,6 +73,45 @@ def test_one_conversation_is_handled_by_one_process_at_a_time(redis_service):
     assert len(done) == 8, "a message could not get the lock"
     assert most_inside[0] == 1
     assert two[0].get_lock(conversation) is None  # cleaned up after the last one
+
+
+def ticket_numbers(store, conversation):
+    lock = store.get_lock(conversation)
+    return None if lock is None else [ticket.number for ticket in lock.tickets]
+
+
+def test_each_step_leaves_the_lock_as_rasa_s_own_store_does(redis_service):
+    """Ours (Lua scripts) and Rasa's RedisLockStore, one step at a time without a race, on a
+    lock each wrote itself: same tickets after every step, expired ones dropped alike."""
+    ours, rasa_s = ours_and_rasa_s(redis_service)
+    steps = [("issue", 60), ("issue", -1), ("issue", 60), ("update",), ("cleanup", 0),
+             ("issue", -1), ("update",), ("cleanup", 2), ("issue", 60), ("cleanup", 1),
+             ("cleanup", 2)]
+    conversations = {store: f"locktest-{uuid.uuid4().hex}" for store in (ours, rasa_s)}
+    seen = {ours: [], rasa_s: []}
+    for step in steps:
+        for store, conversation in conversations.items():
+            if step[0] == "issue":
+                seen[store].append(store.issue_ticket(conversation, lock_lifetime=step[1]))
+            elif step[0] == "update":
+                store.update_lock(conversation)
+            else:
+                store.cleanup(conversation, step[1])
+            seen[store].append(ticket_numbers(store, conversation))
+    assert seen[ours] == seen[rasa_s]
+    assert seen[ours][-1] is None  # the last cleanup deleted the lock
+
+
+def test_it_reads_the_lock_rasa_s_store_wrote(redis_service):
+    ours, rasa_s = ours_and_rasa_s(redis_service)
+    conversation = f"locktest-{uuid.uuid4().hex}"
+    assert rasa_s.issue_ticket(conversation) == 0
+    assert ours.issue_ticket(conversation) == 1
+    assert rasa_s.issue_ticket(conversation) == 2
+    assert ticket_numbers(ours, conversation) == [0, 1, 2]
+    ours.cleanup(conversation, 0)
+    assert ticket_numbers(rasa_s, conversation) == [1, 2]
+    ours.delete_lock(conversation)
 
 
 @pytest.mark.parametrize("settings_key_prefix", ["clinic", "clinictest"])
