@@ -32,8 +32,14 @@ cut or an operating system crash can lose the last few messages (those committed
 checkpoint); the database itself stays consistent. Fine for a clinic's chat assistant; not for
 a record that must never lose a write (use the production profile's PostgreSQL).
 
-PostgreSQL (the production profile): Rasa's engine, plus the optional `synchronous_commit`
-setting for this store's connections. The production profile sets it to "off": a commit then
+Both: the connections autocommit. A read, or a save that is one INSERT (every message's), is
+then one statement without BEGIN and COMMIT around it: on PostgreSQL two round trips fewer per
+save and one fewer switch of isolation level per read: a message's retrieve and save went from
+about 1.7-1.9 to 1.2-1.4 ms (0.4 ms less CPU), measured in-process against the local PostgreSQL. A save of more rows than
+one INSERT takes still runs in one explicit transaction.
+
+PostgreSQL (the production profile): Rasa's engine settings (pool, schema), plus the optional
+`synchronous_commit` setting for this store's connections. The production profile sets it to "off": a commit then
 returns before PostgreSQL has flushed its WAL, which cut the time the Rasa processes waited for
 commits by about two thirds; a crash of PostgreSQL or of its machine can lose the last fraction
 of a second of messages (at most 3 x wal_writer_delay, 600 ms by default), never corrupt them.
@@ -52,7 +58,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Text, Tuple
 import sqlalchemy as sa
 from sqlalchemy.orm import sessionmaker
 from rasa.core.brokers.broker import EventBroker
-from rasa.core.tracker_store import SQLTrackerStore
+from rasa.core.tracker_store import SQLTrackerStore, create_engine_kwargs
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import Event, SessionStarted
 from rasa.shared.nlu.constants import INTENT_NAME_KEY
@@ -141,7 +147,25 @@ def _insert_statement(events: sa.Table, dialect: Any, rows: int, returning: bool
                        for n in range(rows))
     sql = (f"INSERT INTO {quote(events.name)} ({', '.join(quote(c) for c in ROW_COLUMNS)}) "
            f"VALUES {values}" + (f" RETURNING {quote(events.c.id.name)}" if returning else ""))
-    return sa.text(sql)
+    # autocommit=False: no COMMIT from SQLAlchemy 1.4 after it (the connection autocommits; in
+    # an explicit transaction that COMMIT would end it early)
+    return sa.text(sql).execution_options(autocommit=False)
+
+
+@contextlib.contextmanager
+def _one_transaction(connection: Any, needed: bool) -> Iterator[None]:
+    """Makes the statements run inside one transaction, when `needed`, on an autocommit
+    connection (SQLAlchemy's begin() would not send BEGIN there)."""
+    if not needed:
+        yield
+        return
+    connection.exec_driver_sql("BEGIN")
+    try:
+        yield
+    except BaseException:
+        connection.exec_driver_sql("ROLLBACK")
+        raise
+    connection.exec_driver_sql("COMMIT")
 
 
 def _parameters(rows: Sequence[Tuple[Any, ...]]) -> Dict[Text, Any]:
@@ -174,22 +198,24 @@ class ClinicSQLTrackerStore(SQLTrackerStore):
         self._cache = TrackerCache(int(cache_conversations))
         self._stamp_statement = _stamp_statement(self.SQLEvent.__table__)
         self._inserts: Dict[Tuple[int, bool], Any] = {}   # by (rows, returning)
-        if self.engine.dialect.name == "postgresql" and synchronous_commit is not None:
-            sa.event.listen(self.engine, "connect", _synchronous_commit(synchronous_commit))
-            self.engine.dispose()  # the parent's pooled connection predates the listener
-            return
-        if self.engine.dialect.name != "sqlite":
-            return
-        # The parent made the table with a NullPool engine (its connection is closed by now);
-        # from here on, one pooled connection with the pragmas.
+        # The parent made the table; from here on, the same database through autocommit
+        # connections (module docstring).
         url = self.engine.url
         self.engine.dispose()
-        self.engine = sa.create_engine(
-            url, poolclass=sa.pool.QueuePool, pool_size=1, max_overflow=-1,
-            # the kept connection may be used from another thread than the one that opened it
-            # (never by two at once: the pool hands it to one user at a time)
-            connect_args={"check_same_thread": False})
-        sa.event.listen(self.engine, "connect", _set_pragmas)
+        if self.engine.dialect.name == "sqlite":
+            # Rasa's engine had a NullPool: one pooled connection with the pragmas instead.
+            self.engine = sa.create_engine(
+                url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.QueuePool, pool_size=1,
+                max_overflow=-1,
+                # the kept connection may be used from another thread than the one that opened
+                # it (never by two at once: the pool hands it to one user at a time)
+                connect_args={"check_same_thread": False})
+            sa.event.listen(self.engine, "connect", _set_pragmas)
+        else:
+            self.engine = sa.create_engine(url, isolation_level="AUTOCOMMIT",
+                                           **create_engine_kwargs(url))
+            if self.engine.dialect.name == "postgresql" and synchronous_commit is not None:
+                sa.event.listen(self.engine, "connect", _synchronous_commit(synchronous_commit))
         self.sessionmaker = sessionmaker(bind=self.engine)
 
     @contextlib.contextmanager
@@ -198,11 +224,8 @@ class ClinicSQLTrackerStore(SQLTrackerStore):
             yield session
 
     async def retrieve(self, sender_id: Text) -> Optional[DialogueStateTracker]:
-        # One autocommit read: no transaction to begin and roll back around it (on PostgreSQL
-        # those are two more round trips, while the Rasa process waits).
         with _noting_failures(), self.engine.connect() as connection:
-            stamp = self._stamp(connection.execution_options(isolation_level="AUTOCOMMIT"),
-                                sender_id)
+            stamp = self._stamp(connection, sender_id)
         cached = self._cache.take(sender_id, stamp)
         if cached is not None:
             return cached
@@ -217,22 +240,22 @@ class ClinicSQLTrackerStore(SQLTrackerStore):
         await self.stream_events(tracker)
         events = self.SQLEvent.__table__
         returning = self.engine.dialect.name == "postgresql"  # not in SQLAlchemy 1.4's SQLite
-        with self.session_scope() as session:
-            stored, highest = self._stamp(session, sender_id)
+        with _noting_failures(), self.engine.connect() as connection:
+            stored, highest = self._stamp(connection, sender_id)
             rows = [_row(sender_id, event) for event in itertools.islice(tracker.events, stored, None)]
-            for start in range(0, len(rows), INSERT_BATCH):
-                batch = rows[start:start + INSERT_BATCH]
-                key = (len(batch), returning)
-                if key not in self._inserts:
-                    self._inserts[key] = _insert_statement(events, self.engine.dialect, len(batch),
-                                                            returning)
-                result = session.execute(self._inserts[key], _parameters(batch))
-                if returning:
-                    highest = max(result.scalars())
-            session.commit()
+            batches = [rows[start:start + INSERT_BATCH] for start in range(0, len(rows), INSERT_BATCH)]
+            with _one_transaction(connection, len(batches) > 1):
+                for batch in batches:
+                    key = (len(batch), returning)
+                    if key not in self._inserts:
+                        self._inserts[key] = _insert_statement(events, self.engine.dialect,
+                                                                len(batch), returning)
+                    result = connection.execute(self._inserts[key], _parameters(batch))
+                    if returning:
+                        highest = max(result.scalars())
             # If the saved events started a new session, the database's latest session holds
             # fewer events than this: the stamps then differ and the next retrieve reads it.
-            stamp = (stored + len(rows), highest) if returning else self._stamp(session, sender_id)
+            stamp = (stored + len(rows), highest) if returning else self._stamp(connection, sender_id)
         self._cache.put(tracker, stamp)
 
     def _stamp(self, session: Any, sender_id: Text) -> Stamp:

@@ -10,7 +10,7 @@ from rasa.shared.core.events import UserUttered
 
 from clinic.tracker_store import ClinicSQLTrackerStore
 # the same domain and conversation as the SQLite tests
-from tests.unit.test_tracker_store import DOMAIN, run, tracker
+from tests.unit.test_tracker_store import DOMAIN, run, statements, tracker
 
 
 @pytest.fixture
@@ -44,6 +44,16 @@ def test_cache_and_stamps_on_postgresql(stores):
     run(first.save(saved))  # nothing new: writes nothing, caches nothing stale
     got = run(first.retrieve(sender))
     assert [e.as_dict() for e in got.events] == [e.as_dict() for e in other.events]
+
+
+def test_a_message_is_one_read_and_one_insert(stores):
+    store = stores()
+    sender = f"pg-autocommit-{uuid.uuid4().hex[:8]}"
+    sent = statements(store)
+    run(store.save(tracker(sender)))  # no BEGIN, no COMMIT; RETURNING gives the new stamp
+    assert sent == ["SELECT", "INSERT"]
+    other = run(stores().retrieve(sender))
+    assert other.get_slot("topic") == "hours"
 
 
 def test_synchronous_commit_as_the_production_profile_sets_it(stores):

@@ -90,17 +90,61 @@ def test_other_stores_and_connections_read_what_it_wrote(tmp_path):
     assert run(writer.retrieve("visitor-1")) is None
 
 
-def test_other_dialects_are_left_as_rasa_makes_them(tmp_path, monkeypatch):
-    # no PostgreSQL here: check only that the SQLite-specific engine is not made for others
+def test_other_dialects_keep_rasa_s_engine_settings_with_autocommit(tmp_path, monkeypatch):
+    # no PostgreSQL here (tests/e2e/test_tracker_store_postgresql.py has it): check only that
+    # the engine is Rasa's URL and pool settings, autocommitting, not the SQLite one
     made = {}
 
     def fake_init(self, domain=None, dialect="sqlite", **kwargs):
-        self.engine = sa.create_engine("postgresql://u@localhost/db")
+        self.engine = sa.create_engine("postgresql://u@localhost/db", pool_size=7)
         made["engine"] = self.engine
 
     monkeypatch.setattr(SQLTrackerStore, "__init__", fake_init)
+    monkeypatch.setenv("SQL_POOL_SIZE", "7")  # Rasa's setting, read by create_engine_kwargs
     store = ClinicSQLTrackerStore(DOMAIN, dialect="postgresql", db="db")
-    assert store.engine is made["engine"]
+    assert store.engine.url == made["engine"].url
+    assert store.engine.pool.size() == 7
+    assert store.engine.dialect.isolation_level == "AUTOCOMMIT"
+
+
+def statements(store):
+    """The SQL statements the store's engine sends from now on."""
+    sent = []
+    sa.event.listen(store.engine, "before_cursor_execute",
+                    lambda _conn, _cursor, statement, *_: sent.append(statement.split()[0]))
+    return sent
+
+
+def test_a_message_is_saved_without_begin_and_commit(tmp_path):
+    store = ClinicSQLTrackerStore(DOMAIN, db=str(tmp_path / "c.db"))
+    sent = statements(store)
+    run(store.save(tracker()))
+    # stamp, INSERT, stamp again (SQLite has no RETURNING in SQLAlchemy 1.4)
+    assert sent == ["SELECT", "INSERT", "SELECT"]
+
+
+def test_a_save_of_several_inserts_is_one_transaction(tmp_path, monkeypatch):
+    import clinic.tracker_store as module
+
+    store = ClinicSQLTrackerStore(DOMAIN, db=str(tmp_path / "c.db"))
+    monkeypatch.setattr(module, "INSERT_BATCH", 2)
+    sent = statements(store)
+    run(store.save(tracker()))
+    assert sent == ["SELECT", "BEGIN", "INSERT", "INSERT", "INSERT", "COMMIT", "SELECT"]
+    assert len(run(store.retrieve("visitor-1")).events) == len(tracker().events)
+    # a failure after the first INSERT leaves nothing of that save
+    calls, parameters = [], module._parameters
+
+    def failing_parameters(rows):
+        calls.append(rows)
+        if len(calls) == 2:
+            raise RuntimeError("disk full")
+        return parameters(rows)
+
+    monkeypatch.setattr(module, "_parameters", failing_parameters)
+    with pytest.raises(RuntimeError):
+        run(store.save(tracker("visitor-2")))
+    assert run(store.retrieve("visitor-2")) is None
 
 
 def test_endpoints_yml_makes_this_store(tmp_path, monkeypatch):
