@@ -35,15 +35,15 @@ a record that must never lose a write (use the production profile's PostgreSQL).
 Both: the connections autocommit. A read, or a save that is one INSERT (every message's), is
 then one statement without BEGIN and COMMIT around it: on PostgreSQL two round trips fewer per
 save and one fewer switch of isolation level per read: a message's retrieve and save went from
-about 1.7-1.9 to 1.2-1.4 ms (0.4 ms less CPU), measured in-process against the local PostgreSQL. A save of more rows than
-one INSERT takes still runs in one explicit transaction.
+about 1.7-1.9 to 1.2-1.4 ms (0.4 ms less CPU), measured in-process against the local PostgreSQL.
+A save of more rows than one INSERT takes still runs in one explicit transaction.
 
 PostgreSQL (the production profile): Rasa's engine settings (pool, schema), plus the optional
-`synchronous_commit` setting for this store's connections. The production profile sets it to "off": a commit then
-returns before PostgreSQL has flushed its WAL, which cut the time the Rasa processes waited for
-commits by about two thirds; a crash of PostgreSQL or of its machine can lose the last fraction
-of a second of messages (at most 3 x wal_writer_delay, 600 ms by default), never corrupt them.
-For a record that must never lose a write, remove the setting (PostgreSQL's default, "on").
+`synchronous_commit` setting for this store's connections. The production profile sets it to
+"off": a commit then returns before PostgreSQL has flushed its WAL, which cut the time the Rasa
+processes waited for commits by about two thirds; a crash of PostgreSQL or of its machine can
+lose the last fraction of a second of messages (at most 3 x wal_writer_delay, 600 ms by
+default), never corrupt them. For a record that must never lose a write, remove the setting (PostgreSQL's default, "on").
 
 Same table and schema as SQLTrackerStore (`events`), same settings, plus `cache_conversations`
 (how many conversations' trackers to keep in memory, default 500; 0 turns the cache off) and
