@@ -43,7 +43,8 @@ PostgreSQL (the production profile): Rasa's engine settings (pool, schema), plus
 "off": a commit then returns before PostgreSQL has flushed its WAL, which cut the time the Rasa
 processes waited for commits by about two thirds; a crash of PostgreSQL or of its machine can
 lose the last fraction of a second of messages (at most 3 x wal_writer_delay, 600 ms by
-default), never corrupt them. For a record that must never lose a write, remove the setting (PostgreSQL's default, "on").
+default), never corrupt them. For a record that must never lose a write, remove the setting
+(PostgreSQL's default, "on").
 
 Same table and schema as SQLTrackerStore (`events`), same settings, plus `cache_conversations`
 (how many conversations' trackers to keep in memory, default 500; 0 turns the cache off) and
