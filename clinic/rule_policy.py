@@ -10,7 +10,9 @@ Three shortcuts, used when predicting (training is Rasa's, unchanged):
 - Last turns only. A rule of n states is checked against the conversation's last n states only
   (RulePolicy._is_rule_applicable is True for any earlier turn), so the last `longest rule`
   states give every rule exactly the checks it gets from the whole conversation. Only those
-  states are built; the events are still replayed from the start, so slots set long ago count.
+  states are built; the events are still replayed from the start, so slots set long ago count,
+  but each tracker's replay is kept, so a prediction replays only the events added since the
+  last one.
 - No text pass when no rule can match it. With the text instead of the intent in the last state,
   a rule whose last state asks for an intent cannot match; when every rule does (ours are all
   written with intents, none with text), that pass cannot predict anything, and it is skipped.
@@ -20,36 +22,66 @@ Three shortcuts, used when predicting (training is Rasa's, unchanged):
   checked, by Rasa's own code.
 tests/unit/test_rule_policy.py compares this policy's predictions with RulePolicy's.
 """
-from collections import defaultdict
-from typing import Any, Dict, List, Optional, Set, Text, Tuple
+import weakref
+from collections import defaultdict, deque
+from typing import Any, Deque, Dict, List, Optional, Set, Text, Tuple
 
 from rasa.core.policies.rule_policy import RULES, RULES_FOR_LOOP_UNHAPPY_PATH, RulePolicy
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
 from rasa.shared.core.constants import PREVIOUS_ACTION, SHOULD_NOT_BE_SET, USER
 from rasa.shared.core.domain import Domain, State
-from rasa.shared.core.events import ActionExecuted
+from rasa.shared.core.events import ActionExecuted, Event
 from rasa.shared.core.generator import TrackerWithCachedStates
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.nlu.constants import ACTION_NAME, INTENT
 
 
+class _Replay:
+    """A tracker's applied events replayed so far, and the states before its last actions."""
+
+    def __init__(self, tracker: DialogueStateTracker, turns: int) -> None:
+        self.prior = tracker.init_copy()
+        self.applied: List[Event] = []
+        self.before_actions: Deque[State] = deque(maxlen=max(turns - 1, 0))
+
+
+# Replays by id() of a live tracker (trackers are unhashable); dropped when the tracker is.
+_REPLAYS: Dict[int, _Replay] = {}
+
+
+def _replay_for(tracker: DialogueStateTracker, applied: List[Event], turns: int) -> _Replay:
+    """The tracker's replay if its events are still the start of `applied`, else a new one."""
+    replay = _REPLAYS.get(id(tracker))
+    if (replay is not None and replay.before_actions.maxlen == max(turns - 1, 0)
+            and len(replay.applied) <= len(applied)
+            and all(old is new for old, new in zip(replay.applied, applied))):
+        return replay
+    if replay is None:
+        weakref.finalize(tracker, _REPLAYS.pop, id(tracker), None)
+    replay = _REPLAYS[id(tracker)] = _Replay(tracker, turns)
+    return replay
+
+
 def recent_states(tracker: DialogueStateTracker, domain: Domain, turns: int) -> List[State]:
-    """The last `turns` states of `tracker.past_states(domain)`, building only those."""
-    # As tracker.generate_all_prior_trackers: a state before each action and one at the end.
+    """The last `turns` states of `tracker.past_states(domain)`, building only those.
+
+    As tracker.generate_all_prior_trackers: a state before each action and one at the end,
+    from the events replayed from the start (slots set long ago count). The replay is kept
+    for the tracker, so the next prediction on it (the same message's next, or the next
+    message's: the tracker cache hands back the same tracker) replays only the new events;
+    a conversation rewound or restarted is replayed again from its start."""
     applied = tracker.applied_events()
-    skip = 1 + sum(isinstance(event, ActionExecuted) for event in applied) - turns
-    prior = tracker.init_copy()
-    states = []
-    for event in applied:
+    replay = _replay_for(tracker, applied, turns)
+    for event in applied[len(replay.applied):]:
         if isinstance(event, ActionExecuted):
-            if skip > 0:
-                skip -= 1
-            else:
-                states.append(domain._clean_state(domain.get_active_state(prior)))
-        prior.update(event)
-    states.append(domain._clean_state(domain.get_active_state(prior)))
-    return states
+            replay.before_actions.append(domain._clean_state(domain.get_active_state(replay.prior)))
+        replay.prior.update(event)
+        replay.applied.append(event)
+    states = list(replay.before_actions)
+    states.append(domain._clean_state(domain.get_active_state(replay.prior)))
+    # copies: the featurizer edits the states it is given (they are built anew in Rasa)
+    return [{key: dict(sub_state) for key, sub_state in state.items()} for state in states]
 
 
 class _LastStateIndex:

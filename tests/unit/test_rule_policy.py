@@ -14,7 +14,7 @@ import yaml
 from rasa.core.agent import Agent
 from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 from rasa.core.policies.rule_policy import RulePolicy
-from rasa.shared.core.events import ActionExecuted, UserUttered
+from rasa.shared.core.events import ActionExecuted, Restarted, UserUttered, UserUtteranceReverted
 from rasa.shared.core.trackers import DialogueStateTracker
 
 from clinic.rule_policy import FastRulePolicy, _LastStateIndex, recent_states
@@ -67,6 +67,21 @@ def test_the_last_states_are_the_whole_conversations_last_states(conversations):
         full = tracker.past_states(domain)
         for turns in (1, 3, 5, len(full), len(full) + 4):
             assert recent_states(tracker, domain, turns) == full[-turns:]
+
+
+def test_the_last_states_stay_right_as_a_tracker_grows_rewinds_and_restarts(conversations):
+    """recent_states keeps its replay of a tracker between calls (the same tracker object
+    is predicted on again and again): check it against Rasa's full replay at every event."""
+    domain, _, trackers = conversations
+    for tracker in trackers[:3]:
+        growing = DialogueStateTracker.from_events(tracker.sender_id, [],
+                                                   slots=tracker.slots.values())
+        events = list(tracker.events)
+        half = len(events) // 2
+        rewound = events[:half] + [UserUtteranceReverted()] + events[half:]
+        for event in rewound + [Restarted()] + events[:half]:
+            growing.update(event)
+            assert recent_states(growing, domain, 3) == growing.past_states(domain)[-3:]
 
 
 def test_same_predictions_as_rasas_rule_policy(conversations):
