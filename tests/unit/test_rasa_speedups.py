@@ -1,11 +1,14 @@
 """clinic.rasa_speedups: action server responses are checked as strictly as Rasa checks them;
-the runner without dask is put in place (its results: tests/unit/test_graph_runner.py)."""
+trackers are copied into the state Rasa's replay gives; the runner without dask is put in place
+(its results: tests/unit/test_graph_runner.py)."""
 
 import pytest
 import rasa.core.processor
 from jsonschema import ValidationError
 from rasa.core.actions.action import RemoteAction
 from rasa.engine.runner.dask import DaskGraphRunner
+from rasa.shared.core.events import ActiveLoop, LoopInterrupted, SlotSet
+from rasa.shared.core.trackers import DialogueStateTracker
 
 from clinic import rasa_speedups
 from clinic.graph_runner import SequentialGraphRunner
@@ -46,11 +49,56 @@ def test_invalid_responses_are_rejected(result):
         rasa_speedups._validate_action_result(ACTION, result)
 
 
-def test_apply_replaces_rasas_check(monkeypatch):
+def state(tracker):
+    """Everything a tracker holds, slots by their type, value and whether they were set."""
+    held = {name: value for name, value in vars(tracker).items() if name not in ("events", "slots")}
+    held["events"] = list(tracker.events)
+    held["slots"] = {name: (type(slot), slot.value, slot.has_been_set)
+                     for name, slot in tracker.slots.items()}
+    return held
+
+
+def replayed(tracker):
+    return tracker.travel_back_in_time(float("inf"))  # what Rasa's copy() does
+
+
+def test_a_copy_holds_what_rasas_replay_gives(conversations):
+    _, _, trackers = conversations
+    checked = 0
+    for tracker in trackers:
+        events = list(tracker.events)
+        for end in range(len(events) + 1):
+            point = DialogueStateTracker.from_events(tracker.sender_id, events[:end],
+                                                     slots=tracker.slots.values())
+            assert state(rasa_speedups._copy_tracker(point)) == state(replayed(point))
+            checked += 1
+    # with loops (no form in our domain) and a restart too
+    point.update(ActiveLoop("some_form"))
+    point.update(LoopInterrupted(True))
+    assert state(rasa_speedups._copy_tracker(point)) == state(replayed(point))
+    assert checked > 300
+
+
+def test_a_copy_changes_apart_from_its_original(conversations):
+    _, _, trackers = conversations
+    original = trackers[-1]
+    original.update(ActiveLoop("some_form"))
+    before = state(original)
+    copied = rasa_speedups._copy_tracker(original)
+    copied.update(SlotSet("topic", "something else"))
+    copied.update(LoopInterrupted(True))
+    copied.update(ActiveLoop(None))
+    assert state(original) == before
+    assert state(copied) != before
+
+
+def test_apply_replaces_rasas_check_and_copy(monkeypatch):
     monkeypatch.setattr(RemoteAction, "_validate_action_result", ORIGINAL)
     monkeypatch.setattr(rasa.core.processor, "DaskGraphRunner", DaskGraphRunner)
+    monkeypatch.setattr(DialogueStateTracker, "copy", DialogueStateTracker.copy)
     rasa_speedups.apply()
     assert RemoteAction._validate_action_result is rasa_speedups._validate_action_result
+    assert DialogueStateTracker.copy is rasa_speedups._copy_tracker
 
 
 def test_the_rest_channel_applies_it(monkeypatch):

@@ -1,55 +1,15 @@
 """clinic.rule_policy.FastRulePolicy predicts exactly what Rasa's RulePolicy predicts.
 
-Runs the trained model (`make train` first; `make test` trains before the unit tests) through
-conversations made of the held-out NLU messages, and at every point of each conversation where
-a policy predicts, compares the two policies with the same learnt rules.
+At every point of real conversations (the `conversations` fixture, tests/unit/conftest.py)
+where a policy predicts, compares the two policies with the same learnt rules.
 """
-import asyncio
 import copy
-import random
-from pathlib import Path
 
-import pytest
-import yaml
-from rasa.core.agent import Agent
-from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 from rasa.core.policies.rule_policy import RulePolicy
 from rasa.shared.core.events import ActionExecuted, Restarted, UserUttered, UserUtteranceReverted
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from clinic.rule_policy import FastRulePolicy, _LastStateIndex, recent_states
-
-ROOT = Path(__file__).resolve().parents[2]
-MODEL = ROOT / "models" / "clinic.tar.gz"
-# The urgent ones call the action server, which is not running here.
-SKIP = {"report_emergency", "report_urgent", "request_human"}
-
-
-def heldout_messages():
-    data = yaml.safe_load((ROOT / "tests" / "nlu" / "heldout.yml").read_text(encoding="utf-8"))
-    return [line.strip()[2:] for block in data["nlu"] if block["intent"] not in SKIP
-            for line in block["examples"].splitlines() if line.strip().startswith("- ")]
-
-
-@pytest.fixture(scope="module")
-def conversations():
-    assert MODEL.exists(), "no trained model: run `make train`"
-    agent = Agent.load(str(MODEL))
-    policy = next(node._component for node in agent.processor.graph_runner._instantiated_nodes.values()
-                  if isinstance(node._component, FastRulePolicy))
-    messages = heldout_messages()
-    random.Random(7).shuffle(messages)
-
-    async def talk():
-        trackers = []
-        for number in range(6):  # conversations of 5 to 30 messages
-            sender = f"conversation-{number}"
-            for text in messages[number * 30: number * 30 + 5 * (number + 1)]:
-                await agent.handle_message(UserMessage(text, CollectingOutputChannel(), sender))
-            trackers.append(await agent.tracker_store.retrieve(sender))
-        return trackers
-
-    return agent.domain, policy, asyncio.run(talk())
+from clinic.rule_policy import _LastStateIndex, recent_states
 
 
 def prediction_points(tracker):
