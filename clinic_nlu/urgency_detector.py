@@ -4,9 +4,9 @@ All words and patterns live in urgency_patterns.yml (see its header for the patt
 the scope rules); this module compiles them into spaCy Matcher token patterns and applies them:
 
 1. The message's tokens (a Doc is used as it is tokenized, never re-tokenized) are copied,
-   lower-cased and lightly normalized (letter runs, "beepin" -> "beeping", one-edit typos of
-   pattern words, tried likeliest edit first; "fever: 101" reads "fever is 101"), into a Doc of
-   the detector's own pipeline, which the lookup lemmatizer fills.
+   lower-cased and lightly normalized (letter runs, "beepin" -> "beeping", "gon" "na" -> "going"
+   "to", one-edit typos of pattern words, tried likeliest edit first; "fever: 101" reads
+   "fever is 101"), into a Doc of the detector's own pipeline, which the lookup lemmatizer fills.
    So a Doc from any copy of the pipeline (another Vocab) works the same as a string.
 2. The patterns are matched on the token strings (LOWER / LEMMA) by `_PatternSet`, which gives
    the same matches as spacy.matcher.Matcher with the same patterns (`spacy_matcher()` builds
@@ -138,6 +138,8 @@ class UrgencyDetector:
         self._macros = {k: [str(a) for a in v] for k, v in (config.get("macros") or {}).items()}
         self._lemma_keep = {str(w).lower() for w in config.get("lemma_keep") or []}
         self._whole_ignore = {str(w).lower() for w in config.get("whole_message_ignore") or []}
+        self._contractions = {tuple(str(k).lower().split()): [str(w).lower() for w in v]
+                              for k, v in (config.get("contractions") or {}).items()}
         self._gap_stop = sorted({str(w).lower() for w in config.get("gap_stop") or []})
         self._vocab_words: Set[str] = set()
         self._word_specs: Dict[str, Set[int]] = defaultdict(set)   # word -> token specs using it
@@ -505,7 +507,7 @@ class UrgencyDetector:
             text = _CONTROL.sub(" ", unicodedata.normalize("NFKC", text_or_doc[:MAX_CHARS]))
             text = _LONG_RUN.sub(lambda m: m.group(0) + " ", text)
             pairs = [(t.text, bool(t.whitespace_)) for t in self._nlp.make_doc(text.lower())]
-        pairs = [(text, space) for text, space in pairs if text]
+        pairs = self._read_contractions([(text, space) for text, space in pairs if text])
         words, spaces = [], []
         for k, (text, space) in enumerate(pairs):
             words.append("is" if self._is_label_mark(pairs, k) else self._normalize(text))
@@ -517,6 +519,16 @@ class UrgencyDetector:
                 if token.lower_ in self._lemma_keep:
                     token.lemma_ = token.lower_
         return doc
+
+    def _read_contractions(self, pairs: List[Tuple[str, bool]]) -> List[Tuple[str, bool]]:
+        """The tokenizer splits "gonna" into "gon" + "na": two such pieces with no space between
+        read as the words they stand for (`contractions`), so "gonna end it" is "going to end it"."""
+        for k in range(len(pairs) - 1):
+            (first, space), (second, second_space) = pairs[k], pairs[k + 1]
+            full = None if space else self._contractions.get((first.lower(), second.lower()))
+            if full:
+                pairs[k], pairs[k + 1] = (full[0], space), (full[1], second_space)
+        return pairs
 
     def _is_label_mark(self, pairs: List[Tuple[str, bool]], k: int) -> bool:
         """ "fever: 101", "incision - red, hot": a colon or a free-standing dash between a word
@@ -789,11 +801,16 @@ class _Context:
     def _negation_carried(self) -> Set[int]:
         """Clauses that continue a negated comma list: "no fever, chills, or redness". The list
         must start with a sign the negation covers: in "i can't sleep, chest pain" or "can't
-        hold it in, peeing everywhere" the negation is no list's."""
+        hold it in, peeing everywhere" the negation is no list's, nor is one inside a sign: in
+        "can't bend any joint, temp 39.8" it is part of the sign."""
         words, doc, clause_of = self.words, self.doc, self.clause_of
         signs = {clause_of[s] for key, spans in self.by_key.items()
                  if key.startswith(("reason:", "cue:")) for s, _ in spans}
-        negated = {clause_of[s] for s, _ in self.negations} & signs
+        inside = [span for key, spans in self.by_key.items()
+                  if key.startswith(("reason:", "cue:")) and not key.endswith(":except")
+                  for span in spans]
+        negated = {clause_of[s] for s, e in self.negations
+                   if not any(ss <= s and e <= se for ss, se in inside)} & signs
         info: Dict[int, List[Any]] = {}   # clause -> [starts with a comma, words, first word]
         for i, word in enumerate(words):
             c = clause_of[i]

@@ -144,6 +144,30 @@ def test_negation_does_not_reach_too_far(detector, text, expected):
     assert level(detector, text) == expected
 
 
+# a negation inside a sign ("can't bend") is the sign's own: it starts no negated list
+@pytest.mark.parametrize("text, expected", [
+    ("extreme stiffness everywhere, cant bend any joint, temp 39.8", "emergency"),
+    ("rigid all over, can't move his arms, fever", "emergency"),
+    ("no fever, chills", "none"),
+])
+def test_negation_inside_a_sign_starts_no_list(detector, text, expected):
+    assert level(detector, text) == expected
+
+
+# "gonna" is tokenized "gon" + "na": the pieces read as "going to"
+@pytest.mark.parametrize("text, expected", [
+    ("i'm gonna end it tonight", "emergency"),
+    ("IM GONNA END IT", "emergency"),
+    ("i'm gonna be late for my appointment, can i still come?", "none"),
+])
+def test_split_contractions_read_as_their_words(detector, text, expected):
+    assert level(detector, text) == expected
+
+
+def test_split_contraction_pieces_apart_stay_as_they_are(detector):
+    assert detector.explain("gon na")["words"] == ["gon", "na"]
+
+
 @pytest.mark.parametrize("text", [
     "I have a collapsed disc in my lower back, could a pump help?",
     "my pain isn't responding to my medications anymore, is a pump an option",
@@ -599,13 +623,11 @@ def test_rules_see_the_sign_they_set_aside(detector, text):
 
 
 # ---------------------------------------------------------------- the labelled table
-# The held-out half (v5, 361 messages), written by someone who saw neither the patterns nor the
+# The held-out half (v6, 357 messages), written by someone who saw neither the patterns nor the
 # earlier sets, and never read while tuning, does not meet the thresholds. With the rules and the
-# safety net: emergency recall 0.921 (70/76; 2 more escalate as urgent, 4 not at all), urgent
-# 0.956 (108/113), 2.7% of negatives escalate (4/147). (First measured before the safety net
-# also learnt from the NLU examples, for the ordinary questions it escalated in the NLU
-# held-out set: same recall, 4.1% of negatives. The rules alone: 0.908, 0.912, 2.0%.) v1 to v4
-# were each measured, missed too, and were retired into the tuning half
+# safety net: emergency recall 0.977 (84/86; 1 more escalates as urgent, 1 not at all), urgent
+# 0.972 (103/106), and 5.6% of negatives escalate (8/144). (The rules alone: 0.965, 0.953, 4.9%.)
+# v1 to v5 were each measured, missed too, and were retired into the tuning half
 # (clinic_nlu/urgency_examples.yml, figures in its header). Issue "Urgency detection" stays open.
 # The check still runs and reports; strict: once it passes, this marker must go.
 HELD_OUT_KNOWN_FAILURE = pytest.mark.xfail(
@@ -628,8 +650,8 @@ def test_labelled_table_thresholds(detector, eval_urgency, half):
 # Until then, the held-out figures may not get worse than what was measured on this set (a
 # ratchet: tighten these when the detector improves; never loosen them to make a change pass;
 # a new held-out set starts from its own first measurement).
-HELD_OUT_FLOOR = {"emergency": 0.92, "urgent": 0.955}
-HELD_OUT_MAX_NONE_ESCALATED = 0.028
+HELD_OUT_FLOOR = {"emergency": 0.976, "urgent": 0.971}  # 84/86, 103/106
+HELD_OUT_MAX_NONE_ESCALATED = 0.056
 
 
 def test_held_out_figures_do_not_regress(detector, eval_urgency):
