@@ -185,7 +185,7 @@ class Stack:
             self._stop(name)
 
     def start_front(self) -> None:
-        """Production: nginx on the public address, round robin over the Rasa processes."""
+        """Production: nginx on the public address, each conversation to one Rasa process."""
         config = production.write_nginx_config(self.rasa_port, self.backend_ports,
                                                self.log_dir, self.data_dir)
         self._spawn("front", [production.nginx_binary(), "-p", str(self.data_dir),

@@ -3,10 +3,10 @@
 `make run PROFILE=production` (stack/launch.py) runs several Rasa server processes that share
 their state: conversations in PostgreSQL (SQL tracker store), conversation locks in Redis
 (Redis lock store), both configured in profiles/production/endpoints.yml from the settings
-below. One nginx in front of them is the only public address: it spreads the visitors'
-messages round-robin over the Rasa processes and lets through only the chat (the REST channel)
-and the health check; the HTTP API (model upload, trackers, status) stays on the internal
-addresses of the Rasa processes.
+below. One nginx in front of them is the only public address: it sends each conversation to
+one of the Rasa processes (a hash of the message's sender) and lets through only the chat (the
+REST channel) and the health check; the HTTP API (model upload, trackers, status) stays on the
+internal addresses of the Rasa processes.
 
 Settings come from the environment; anything not set there comes from the env file
 ($CLINIC_PRODUCTION_ENV_FILE, default profiles/production.env: untracked; copy
