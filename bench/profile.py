@@ -4,6 +4,7 @@
     .venv/bin/python -m bench.profile --py-spy   # also samples the running Rasa server under
                                                  # 10 concurrent users (needs py-spy in .venv)
     .venv/bin/python -m bench.profile --only-py-spy --profile production   # its Rasa processes
+    .venv/bin/python -m bench.profile --cpu-split 5 --profile production   # CPU per process
 
 In-process part: loads models/clinic.tar.gz in an Agent, times every graph node (NLU components,
 policies) with a wrapper around GraphNode.__call__, and the whole handling of a message with
@@ -15,10 +16,16 @@ py-spy part: starts the default-profile Stack (or the production one, with the b
 database and services), samples its Rasa process(es) during a c10 load and prints the functions
 that take the most time (own time, and time including callees, for a few libraries of
 interest), per process. The raw samples go to bench/logs/py-spy-<profile>-<process>.txt.
+
+--cpu-split part: starts the stack the same way and, for each c10 round, prints the CPU time per
+message of every process on the machine, grouped (Rasa, PostgreSQL, nginx, Redis, the action
+server, the load generator), against what the machine had (cores x wall time): what is left of
+the machine when the stack tops out.
 """
 import argparse
 import asyncio
 import collections
+import contextlib
 import json
 import logging
 import os
@@ -29,7 +36,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, Iterator, List, Tuple
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -162,14 +169,11 @@ async def in_process(messages: List[str]) -> None:
                 print(f"  node {node:<55} {sum(values) / len(messages) * 1000:7.3f} ms/message")
 
 
-def py_spy(seconds: int, profile: str) -> None:
-    """Samples the Rasa process(es) of the given profile under 10 concurrent users."""
+@contextlib.contextmanager
+def running_stack(profile: str) -> Iterator[Tuple[launch.Stack, str, List[str]]]:
+    """The given profile's stack on free ports, warmed up: (stack, chat URL, messages)."""
     from bench import run as bench
 
-    spy = launch.BIN / "py-spy"
-    if not spy.exists():
-        raise SystemExit(f"{spy} is missing: `.venv/bin/pip install py-spy` (a look only; it is "
-                         "not in requirements.txt)")
     extra = {}
     if profile == "production":
         extra, why_not = bench.production_args()
@@ -182,36 +186,89 @@ def py_spy(seconds: int, profile: str) -> None:
                              web_port=launch.free_port(), log_dir=logs, data_dir=Path(tmp),
                              secrets={"RASA_AUTH_TOKEN": pysecrets.token_urlsafe(24),
                                       "STAFF_PASSWORD": pysecrets.token_urlsafe(16)}, **extra)
-        raws: Dict[str, Path] = {}  # filled once the processes are up
         try:
             stack.start()
             url = f"{stack.rasa_url}/webhooks/rest/webhook"
             pool = bench.ours_messages()
             asyncio.run(bench.warm_up(url, pool, "profile"))
-            raws = {name: bench.LOGS / f"py-spy-{profile}-{name}.txt"
-                    for name in stack.processes if name.startswith("rasa")}
-            recorders = [subprocess.Popen(
-                [str(spy), "record", "--pid", str(stack.processes[name].pid), "--duration",
-                 str(seconds), "--rate", "200", "--format", "raw", "--output", str(raw),
-                 "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-                for name, raw in raws.items()]
-            time.sleep(1)
-            scripts = [bench.ours_script(u, 40, pool) for u in range(10)]
-            deadline = time.monotonic() + seconds
-            load = {}
-            while time.monotonic() < deadline - 2:
-                load = asyncio.run(bench.run_load(url, scripts, 10,
-                                                  f"profile-{time.time_ns()}"))
-            for recorder in recorders:
-                _, err = recorder.communicate(timeout=seconds + 60)
-                if recorder.returncode != 0:
-                    raise SystemExit(f"py-spy failed: {err.decode(errors='replace')[-800:]}")
-            print(f"\nlast c10 load while sampling: {json.dumps(load)}")
+            yield stack, url, pool
         finally:
             stack.stop()
+
+
+def py_spy(seconds: int, profile: str) -> None:
+    """Samples the Rasa process(es) of the given profile under 10 concurrent users."""
+    from bench import run as bench
+
+    spy = launch.BIN / "py-spy"
+    if not spy.exists():
+        raise SystemExit(f"{spy} is missing: `.venv/bin/pip install py-spy` (a look only; it is "
+                         "not in requirements.txt)")
+    raws: Dict[str, Path] = {}  # filled once the processes are up
+    with running_stack(profile) as (stack, url, pool):
+        raws = {name: bench.LOGS / f"py-spy-{profile}-{name}.txt"
+                for name in stack.processes if name.startswith("rasa")}
+        recorders = [subprocess.Popen(
+            [str(spy), "record", "--pid", str(stack.processes[name].pid), "--duration",
+             str(seconds), "--rate", "200", "--format", "raw", "--output", str(raw),
+             "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            for name, raw in raws.items()]
+        time.sleep(1)
+        scripts = [bench.ours_script(u, 40, pool) for u in range(10)]
+        deadline = time.monotonic() + seconds
+        load = {}
+        while time.monotonic() < deadline - 2:
+            load = asyncio.run(bench.run_load(url, scripts, 10, f"profile-{time.time_ns()}"))
+        for recorder in recorders:
+            _, err = recorder.communicate(timeout=seconds + 60)
+            if recorder.returncode != 0:
+                raise SystemExit(f"py-spy failed: {err.decode(errors='replace')[-800:]}")
+        print(f"\nlast c10 load while sampling: {json.dumps(load)}")
     for name, raw in raws.items():
         print(f"\n== {profile}: {name}")
         summarise(raw)
+
+
+# Processes grouped by their command line, first match wins (this process is the load).
+CPU_GROUPS = (("postgres", "postgres"), ("nginx", "nginx"), ("redis", "redis-server"),
+              ("action server", "rasa run actions"), ("Rasa server(s)", "rasa run"),
+              ("load generator (this process)", "bench.profile"))
+
+
+def cpu_by_group() -> Dict[str, float]:
+    """CPU seconds used so far by every process on the machine, summed per CPU_GROUPS entry."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    used: Dict[str, float] = collections.Counter()
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(
+                errors="replace")
+        except OSError:  # gone meanwhile
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        group = next((name for name, needle in CPU_GROUPS if needle in command), "other")
+        used[group] += (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
+    return used
+
+
+def cpu_split(rounds: int, profile: str) -> None:
+    """Where the machine's CPU goes per message under 10 users, process by process."""
+    from bench import run as bench
+
+    with running_stack(profile) as (_, url, pool):
+        for round_ in range(rounds):
+            before, started = cpu_by_group(), time.perf_counter()
+            scripts = [bench.ours_script(u, 20, pool) for u in range(10)]
+            load = asyncio.run(bench.run_load(url, scripts, 10, f"cpu-{time.time_ns()}"))
+            wall, after = time.perf_counter() - started, cpu_by_group()
+            per_message = {name: (after[name] - before.get(name, 0.0)) * 1000 / load["ok"]
+                           for name in after}
+            parts = ", ".join(f"{name} {value:.2f}" for name, value in
+                              sorted(per_message.items(), key=lambda kv: -kv[1]) if value >= 0.05)
+            print(f"round {round_ + 1}: {load['msgs_per_s']} msg/s; CPU ms per message: {parts}; "
+                  f"all {sum(per_message.values()):.2f} of the machine's "
+                  f"{os.cpu_count() * wall * 1000 / load['ok']:.2f} (cores x wall time)")
 
 
 def summarise(raw: Path, top: int = 25) -> None:
@@ -264,11 +321,16 @@ def main() -> None:
     parser.add_argument("--py-spy", action="store_true", help="also sample the running server")
     parser.add_argument("--seconds", type=int, default=40)
     parser.add_argument("--only-py-spy", action="store_true")
+    parser.add_argument("--cpu-split", type=int, metavar="ROUNDS", default=0,
+                        help="instead: CPU per message of each process on the machine, per c10 round")
     parser.add_argument("--profile", choices=("default", "production"), default="default",
-                        help="which stack py-spy samples")
+                        help="which stack py-spy or --cpu-split runs")
     args = parser.parse_args()
     if not launch.MODEL.exists():
         raise SystemExit(f"{launch.MODEL} is missing: run `make train` first")
+    if args.cpu_split:
+        cpu_split(args.cpu_split, args.profile)
+        return
     if not args.only_py_spy:
         messages = heldout()
         asyncio.run(in_process(messages))
