@@ -47,13 +47,13 @@ LEVELS = ("emergency", "urgent", "handoff")
 LEVEL_RANK = {level: rank for rank, level in enumerate(LEVELS)}
 SAFETY_NET_REASON = "safety_net"   # the reason code of an escalation added by the safety net
 SCOPES = ("negation", "hypothetical", "future", "general", "past", "past_recent", "chronic",
-          "chronic_weak", "candidacy", "resolved")
+          "chronic_weak", "candidacy", "resolved", "recovered")
 # Scope cue lists of the patterns file that are compiled into the Matcher.
 # Each may have a "<name>_exceptions" list: a cue overlapping one of those does not count.
 CUE_LISTS = ("negation", "negation_after", "hypothetical", "future", "general", "present_statement",
              "overrides_strong", "overrides_aspect", "overrides_chronic", "past", "past_recent",
-             "chronic", "chronic_weak", "candidacy", "resolved", "resolved_weak", "relapse",
-             "returned", "supposition", "past_tense", "present_tense")
+             "chronic", "chronic_weak", "candidacy", "resolved", "resolved_weak", "recovered",
+             "relapse", "returned", "supposition", "past_tense", "present_tense")
 SENTENCE_PUNCT = {".", "!", "?", ";", ":", ",", "…", "..", "...", "?!", "!?", "(", ")",
                   "[", "]", "/", "|", "•", "*", '"', "“", "”"}
 MAX_CHARS = 200_000          # longer input is cut (never an exception)
@@ -314,6 +314,7 @@ class UrgencyDetector:
         self._request_openers = [self._phrase_tuple(p) for p in scope.get("request_openers") or []]
         self._fillers = {str(w).lower() for w in scope.get("fillers") or []}
         self._list_continuers = {str(w).lower() for w in scope.get("list_continuers") or []}
+        self._list_alternatives = {str(w).lower() for w in scope.get("list_alternatives") or []}
         self._negation_barriers = {str(w).lower() for w in scope.get("negation_barriers") or []}
         self._predicate_aux = {str(w).lower() for w in scope.get("negated_predicate_aux") or []}
         self._predicate_neg = {str(w).lower() for w in scope.get("negated_predicate_words") or []}
@@ -745,12 +746,23 @@ class _Context:
             self._weak_by_clause[clause_of[s]].append((s, e))
         relapse = sorted(s for s, _ in by_key.get("scope:relapse", []))
         self._last_relapse_clause = clause_of[relapse[-1]] if relapse else -1
+        # (start, clause) of the resolutions that end a sign told in the past anywhere before
+        # them, and of the `recovered` cues, which end nothing else
+        self._later_resolutions = sorted((s, clause_of[s]) for s, _ in self.resolved)
+        self._recoveries = sorted((s, clause_of[s]) for s, _ in by_key.get("scope:recovered", []))
         # "it's back" lifts a past symptom, but "i haven't had it again" / "it never came back"
         # says the opposite
         returned = [hard_of[s] for s, _ in by_key.get("scope:returned", [])
                     if not self._negated_before(s)]
         self._last_returned_hard = max(returned) if returned else -1
         self._carry_past(hard_of)
+        # hard clauses told in the past with nothing present in them: "the site was warm after
+        # surgery", "his tone went up" (not "the pump was beeping and still is")
+        past_keys = ("scope:past", "scope:past_recent", "scope:past_tense")
+        present_keys = ("scope:present_tense", "scope:overrides_strong")
+        self._told_past = {h for h, keys in self._hard_keys.items()
+                           if any(k in keys for k in past_keys)
+                           and not any(k in keys for k in present_keys)}
         self._hyp_starts: Dict[int, int] = {}   # hard clause -> first hypothetical cue start
         hypothetical = sorted(by_key.get("scope:hypothetical", []))
         for s, _ in hypothetical:
@@ -802,7 +814,9 @@ class _Context:
         """Clauses that continue a negated comma list: "no fever, chills, or redness". The list
         must start with a sign the negation covers: in "i can't sleep, chest pain" or "can't
         hold it in, peeing everywhere" the negation is no list's, nor is one inside a sign: in
-        "can't bend any joint, temp 39.8" it is part of the sign."""
+        "can't bend any joint, temp 39.8" it is part of the sign. An item is short, starts with
+        a `list_continuers` word, or starts with a sign and goes on with a `list_alternatives`
+        word ("no redness, swelling or discharge at the site")."""
         words, doc, clause_of = self.words, self.doc, self.clause_of
         signs = {clause_of[s] for key, spans in self.by_key.items()
                  if key.startswith(("reason:", "cue:")) for s, _ in spans}
@@ -811,19 +825,24 @@ class _Context:
                   for span in spans]
         negated = {clause_of[s] for s, e in self.negations
                    if not any(ss <= s and e <= se for ss, se in inside)} & signs
-        info: Dict[int, List[Any]] = {}   # clause -> [starts with a comma, words, first word]
+        sign_starts = {s for s, _ in inside}
+        # clause -> [starts with a comma, words, first word, starts with a sign, has an "or"]
+        info: Dict[int, List[Any]] = {}
         for i, word in enumerate(words):
             c = clause_of[i]
             if c not in info:   # a clause's first token is the break that opened it
-                info[c] = [word == ",", 0, ""]
+                info[c] = [word == ",", 0, "", False, False]
             if not (doc[i].is_punct or doc[i].is_space):
                 if info[c][1] == 0:
                     info[c][2] = word
+                    info[c][3] = i in sign_starts
                 info[c][1] += 1
+                info[c][4] = info[c][4] or word in self.d._list_alternatives
         carried: Set[int] = set()
         for c in sorted(info):
-            comma, count, first = info[c]
-            listy = count <= 3 or first in self.d._list_continuers
+            comma, count, first, sign_first, alternative = info[c]
+            listy = (count <= 3 or first in self.d._list_continuers
+                     or (sign_first and alternative))
             if c > 0 and comma and listy and (c - 1 in negated or c - 1 in carried):
                 carried.add(c)
         return carried
@@ -984,6 +1003,15 @@ class _Context:
             for s, e in self._weak_by_clause.get(clause, ()):
                 if not (start <= s and e <= end):
                     return False
+        # a sign told in the past ends with a resolution anywhere after it, or with the person
+        # being well ("the site was warm after surgery, the nurse checked it, all settled now";
+        # "i was sleepy for an afternoon, that was 3 weeks ago and i'm fine"); a present sign
+        # does not end with the person being well ("the pump is beeping but i feel fine")
+        if hard in self._told_past:
+            later = ([] if "resolved" in ignore else self._later_resolutions) + (
+                [] if "recovered" in ignore else self._recoveries)
+            if any(s >= end and self._last_relapse_clause <= c for s, c in later):
+                return False
         return True
 
 

@@ -222,6 +222,37 @@ def test_past_and_resolved(detector, text):
     assert detector.detect(text) is None
 
 
+# a sign told in the past ends with a resolution or the person being well anywhere after it
+@pytest.mark.parametrize("text", [
+    "the site was warm after surgery, the nurse checked it, and it all settled down",
+    "i was sleepy for an afternoon after my refill, that was 3 weeks ago and i'm fine",
+    "we were late for a refill in december and his stiffness came back, he got refilled the "
+    "same day and has been fine",
+])
+def test_past_sign_resolved_later(detector, text):
+    assert detector.detect(text) is None
+
+
+# ... but the person being well ends no present sign, nor a past one that is back
+@pytest.mark.parametrize("text, expected", [
+    ("the pump is beeping but i feel fine", "urgent"),
+    ("my incision is oozing, i'm fine otherwise", "urgent"),
+    ("he was drowsy after the refill, he seemed fine at lunch, now we can't wake him", "emergency"),
+    ("the redness went away after surgery but now it's back and it's warm", "urgent"),
+])
+def test_present_sign_not_resolved_by_wellbeing(detector, text, expected):
+    assert level(detector, text) == expected
+
+
+# a longer item of a negated comma list that starts with a sign and offers another one
+@pytest.mark.parametrize("text, expected", [
+    ("no redness, swelling or discharge at the site, just a small bruise", "none"),
+    ("no fever, my incision is red and leaking", "urgent"),
+])
+def test_negated_list_with_alternatives(detector, text, expected):
+    assert level(detector, text) == expected
+
+
 @pytest.mark.parametrize("text", [
     "nothing helps my back pain, could a pump help?",
     "my pain is getting worse every year, is a pump an option",
@@ -623,12 +654,13 @@ def test_rules_see_the_sign_they_set_aside(detector, text):
 
 
 # ---------------------------------------------------------------- the labelled table
-# The held-out half (v6, 357 messages), written by someone who saw neither the patterns nor the
+# The held-out half (v7, 346 messages), written by someone who saw neither the patterns nor the
 # earlier sets, and never read while tuning, does not meet the thresholds. With the rules and the
-# safety net: emergency recall 0.977 (84/86; 1 more escalates as urgent, 1 not at all), urgent
-# 0.972 (103/106), and 5.6% of negatives escalate (8/144). (The rules alone: 0.965, 0.953, 4.9%.)
-# v1 to v5 were each measured, missed too, and were retired into the tuning half
-# (clinic_nlu/urgency_examples.yml, figures in its header). Issue "Urgency detection" stays open.
+# safety net: emergency recall 0.964 (81/84; the other 3 escalate as urgent), urgent 0.962
+# (101/105; 1 more escalates as an emergency, 3 not at all), and 0.7% of negatives escalate
+# (1/138). (The rules alone: 0.964, 0.943, 0.7%.) v1 to v6 were each measured, missed too, and
+# were retired into the tuning half (clinic_nlu/urgency_examples.yml, figures in its header).
+# Issue "Urgency detection" stays open.
 # The check still runs and reports; strict: once it passes, this marker must go.
 HELD_OUT_KNOWN_FAILURE = pytest.mark.xfail(
     strict=True, reason="held-out recall below 1.0: the detector does not generalize to it yet")
@@ -650,8 +682,8 @@ def test_labelled_table_thresholds(detector, eval_urgency, half):
 # Until then, the held-out figures may not get worse than what was measured on this set (a
 # ratchet: tighten these when the detector improves; never loosen them to make a change pass;
 # a new held-out set starts from its own first measurement).
-HELD_OUT_FLOOR = {"emergency": 0.976, "urgent": 0.971}  # 84/86, 103/106
-HELD_OUT_MAX_NONE_ESCALATED = 0.056
+HELD_OUT_FLOOR = {"emergency": 0.964, "urgent": 0.961}  # 81/84, 101/105
+HELD_OUT_MAX_NONE_ESCALATED = 0.008  # 1/138
 
 
 def test_held_out_figures_do_not_regress(detector, eval_urgency):
