@@ -1,5 +1,7 @@
 """Unit tests of the learned safety net of the urgency detector (clinic_nlu/urgency_safety_net.py)
 and of how the detector consults it."""
+import hashlib
+import json
 import shutil
 
 import numpy as np
@@ -152,3 +154,13 @@ def test_bad_labelled_rows_are_refused(tmp_path, row):
     path.write_text(yaml.safe_dump([row]), encoding="utf-8")
     with pytest.raises(ValueError):
         load_labelled(path)
+
+
+def test_the_tables_read_as_pyyaml_reads_them(eval_urgency):
+    """load_labelled uses libyaml's parser (faster): the rows are those of yaml.safe_load."""
+    def digest(rows):  # a failure must not print the held-out texts
+        return hashlib.sha256(json.dumps(rows, sort_keys=True).encode()).hexdigest()
+
+    for path in (eval_urgency.TUNING, eval_urgency.HELDOUT):
+        with open(path, encoding="utf-8") as handle:
+            assert digest(load_labelled(path)) == digest(yaml.safe_load(handle)), path.name
