@@ -654,13 +654,12 @@ def test_rules_see_the_sign_they_set_aside(detector, text):
 
 
 # ---------------------------------------------------------------- the labelled table
-# The held-out half (v7, 346 messages), written by someone who saw neither the patterns nor the
+# The held-out half (v8, 367 messages), written by someone who saw neither the patterns nor the
 # earlier sets, and never read while tuning, does not meet the thresholds. With the rules and the
-# safety net: emergency recall 0.964 (81/84; the other 3 escalate as urgent), urgent 0.962
-# (101/105; 1 more escalates as an emergency, 3 not at all), and 0.7% of negatives escalate
-# (1/138). (The rules alone: 0.964, 0.943, 0.7%.) v1 to v6 were each measured, missed too, and
-# were retired into the tuning half (clinic_nlu/urgency_examples.yml, figures in its header).
-# Issue "Urgency detection" stays open.
+# safety net: emergency recall 0.943 (82/87; 1 more escalates as urgent, 4 not at all), urgent
+# 0.991 (108/109), and 0.7% of negatives escalate (1/145). (The rules alone: 0.943, 0.963,
+# 0.7%.) v1 to v7 were each measured, missed too, and were retired into the tuning half
+# (clinic_nlu/urgency_examples.yml, figures in its header). Issue "Urgency detection" stays open.
 # The check still runs and reports; strict: once it passes, this marker must go.
 HELD_OUT_KNOWN_FAILURE = pytest.mark.xfail(
     strict=True, reason="held-out recall below 1.0: the detector does not generalize to it yet")
@@ -682,8 +681,8 @@ def test_labelled_table_thresholds(detector, eval_urgency, half):
 # Until then, the held-out figures may not get worse than what was measured on this set (a
 # ratchet: tighten these when the detector improves; never loosen them to make a change pass;
 # a new held-out set starts from its own first measurement).
-HELD_OUT_FLOOR = {"emergency": 0.964, "urgent": 0.961}  # 81/84, 101/105
-HELD_OUT_MAX_NONE_ESCALATED = 0.008  # 1/138
+HELD_OUT_FLOOR = {"emergency": 0.942, "urgent": 0.990}  # 82/87, 108/109
+HELD_OUT_MAX_NONE_ESCALATED = 0.007  # 1/145
 
 
 def test_held_out_figures_do_not_regress(detector, eval_urgency):
