@@ -6,10 +6,8 @@ runners on the same instantiated nodes.
 """
 import asyncio
 import copy
-from pathlib import Path
 
 import pytest
-import yaml
 from rasa.core.agent import Agent
 from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 from rasa.engine.constants import PLACEHOLDER_MESSAGE, PLACEHOLDER_TRACKER
@@ -17,16 +15,7 @@ from rasa.engine.exceptions import GraphRunError
 from rasa.engine.runner.dask import DaskGraphRunner
 
 from clinic.graph_runner import SequentialGraphRunner
-
-ROOT = Path(__file__).resolve().parents[2]
-MODEL = ROOT / "models" / "clinic.tar.gz"
-SKIP = {"report_emergency", "report_urgent", "request_human"}   # they call the action server
-
-
-def heldout_messages():
-    data = yaml.safe_load((ROOT / "tests" / "nlu" / "heldout.yml").read_text(encoding="utf-8"))
-    return [line.strip()[2:] for block in data["nlu"]
-            for line in block["examples"].splitlines() if line.strip().startswith("- ")]
+from tests.unit.conftest import MODEL, heldout_messages
 
 
 @pytest.fixture(scope="module")
