@@ -16,9 +16,9 @@ the scope rules); this module compiles them into spaCy Matcher token patterns an
 3. A reason match counts unless a scope rule suppresses it (negation, hypothetical, general
    question, past, chronic, resolved); all_of rules need every group to count somewhere.
 4. The highest level found wins: emergency > urgent > handoff.
-5. When no rule fires and no sign pattern matched at all, the learned safety net
-   (urgency_safety_net.py, built by `from_yaml`) may still escalate: a wording the patterns
-   do not list.
+5. The learned safety net (urgency_safety_net.py, built by `from_yaml`) may then raise the
+   result: escalate a message no rule fired on (a wording the patterns do not list), or make an
+   urgent detection an emergency. It never lowers one.
 
 Pure Python + spaCy + scikit-learn; no Rasa import (clinic_nlu/urgency_component.py wraps it for
 Rasa).
@@ -37,7 +37,7 @@ from spacy.language import Language
 from spacy.matcher import Matcher
 from spacy.tokens import Doc
 
-from clinic_nlu.urgency_safety_net import (SafetyNet, SafetyNetSettings, load_labelled,
+from clinic_nlu.urgency_safety_net import (SafetyNet, SafetyNetSettings, decide, load_labelled,
                                           load_nlu_examples)
 
 logger = logging.getLogger(__name__)
@@ -635,6 +635,23 @@ class UrgencyDetector:
         doc = self._working_doc(text)
         return self._cue_names(self._match(doc)) if len(doc) else frozenset()
 
+    def sign_status(self, text: str) -> str:
+        """"no sign" (no sign pattern matched), "set aside" (signs matched, and the rules put each
+        out of scope or excepted it) or "seen" (a sign matched in scope): where the safety net
+        may speak where no rule fired, and with which threshold (scripts/replay_safety_net.py)."""
+        doc = self._working_doc(text)
+        by_key = self._match(doc) if len(doc) else {}
+        if not self._any_sign(by_key):
+            return "no sign"
+        words = [t.text for t in doc]
+        clause_of, hard_of = self._clauses(words, [t.is_punct for t in doc], [t.lemma_ for t in doc])
+        ctx = _Context(self, doc, words, clause_of, hard_of, by_key)
+        seen, _ = self._sign_levels(ctx)
+        return "seen" if seen else "set aside"
+
+    def _any_sign(self, by_key: Dict[str, List[Tuple[int, int]]]) -> bool:
+        return any(spans and key in self._sign_keys for key, spans in by_key.items())
+
     @staticmethod
     def _cue_names(by_key: Dict[str, List[Tuple[int, int]]]) -> FrozenSet[str]:
         return frozenset(key[len("scope:"):] for key, spans in by_key.items()
@@ -644,22 +661,50 @@ class UrgencyDetector:
         words = [t.text for t in doc]
         clause_of, hard_of = self._clauses(words, [t.is_punct for t in doc], [t.lemma_ for t in doc])
         by_key = self._match(doc)
-        # The safety net speaks only where the rules saw no sign at all (a wording they do not
-        # list); a sign they saw and put out of scope ("my pump isn't beeping") is their call.
-        ask_net = self._safety_net is not None and not any(
-            spans and key in self._sign_keys for key, spans in by_key.items())
-        cues = self._cue_names(by_key) if ask_net else frozenset()   # before _Context edits by_key
+        sign_seen = self._any_sign(by_key)
+        cues = self._cue_names(by_key)   # before _Context edits by_key
         ctx = _Context(self, doc, words, clause_of, hard_of, by_key)
         stripped = tuple(w for w, t in zip(words, doc)
                          if not (t.is_punct or t.is_space or w in self._whole_ignore))
+        found = next((Detection(reason.level, reason.name) for reason in self._reasons
+                      if self._fires(reason, ctx, stripped)), None)
+        if self._safety_net is None:
+            return found
+        return self._raise(text, cues, ctx, found, sign_seen, self._safety_net.settings)
+
+    def _raise(self, text: str, cues: FrozenSet[str], ctx: "_Context", found: Optional[Detection],
+               sign_seen: bool, settings: SafetyNetSettings) -> Optional[Detection]:
+        """The rules' result `found`, raised by the safety net where it may (never lowered).
+        A sign the rules put out of scope ("the incision is not red") is their call; where a
+        sign matched in scope and no rule fired ("can hardly breathe": no pattern said
+        "hardly"), the net is asked with a higher threshold: most misses of the blind sets were
+        such (scripts/replay_measured_sets.py)."""
+        seen, aside = self._sign_levels(ctx) if sign_seen else (frozenset(), frozenset())
+        if found is not None and found.level == "urgent":
+            # only an emergency sign the rules saw in scope but could not complete may make it
+            # one: the net alone leans to "emergency" on any "he" or "not" (observers, "not
+            # breathing"), and "he is shaking like a leaf since his refill didnt happen" is not
+            if "emergency" not in seen:
+                return found
+        elif aside and not seen:   # every sign they saw, they put out of scope themselves
+            return found
+        p = self._safety_net.escalation_probability(text, cues)
+        level = decide(p, found.level if found else None, bool(seen), settings)
+        return Detection(level, SAFETY_NET_REASON) if level else found
+
+    def _sign_levels(self, ctx: "_Context") -> Tuple[FrozenSet[str], FrozenSet[str]]:
+        """Levels of the signs that matched in scope (`seen`), and of those whose every match the
+        rules set aside: out of scope or excepted ("i can't walk my dog")."""
+        seen, aside = set(), set()
         for reason in self._reasons:
-            if self._fires(reason, ctx, stripped):
-                return Detection(reason.level, reason.name)
-        if ask_net:
-            level = self._safety_net.judge(text, cues)
-            if level is not None:
-                return Detection(level, SAFETY_NET_REASON)
-        return None
+            if reason.level == "handoff":
+                continue
+            excepted = ctx.spans(reason.except_key) if reason.except_key else []
+            for group in (g for rule in reason.rules for g in rule.groups if not g.context):
+                if ctx.spans(group.key):
+                    valid = self._valid_spans(group, reason, ctx, excepted)
+                    (seen if valid else aside).add(reason.level)
+        return frozenset(seen), frozenset(aside)
 
     def _fires(self, reason: _Reason, ctx: "_Context", stripped: Tuple[str, ...]) -> bool:
         excepted = ctx.spans(reason.except_key) if reason.except_key else []

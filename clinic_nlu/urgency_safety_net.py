@@ -1,16 +1,20 @@
-"""A learned second opinion for the urgency detector, which can only ADD an escalation.
+"""A learned second opinion for the urgency detector, which can only RAISE an escalation.
 
 Every held-out set written by someone new held urgent messages whose wording the rules did not
 list. This linear classifier is trained on the labelled messages of urgency_examples.yml (the
-tuning half of the table). It escalates a message that the rules left alone when it is at least
-`threshold` sure that the message reports an emergency or an urgent problem. It never
-overrules, lowers or removes a detection of the rules.
+tuning half of the table) and the NLU training examples. It never lowers or removes a detection
+of the rules (`decide`):
+- where no rule fired, it escalates when at least `threshold` sure that the message reports an
+  emergency or an urgent problem; `threshold_after_sign` where the rules saw a sign in scope but
+  could not complete a rule with it ("can hardly breathe"). A sign they put out of scope ("my
+  pump isn't beeping") is their call: the detector does not ask the net then;
+- where a rule found an urgent problem, it makes it an emergency when P(emergency) >= `upgrade`
+  (the detector asks only if the rules saw an emergency sign they could not complete).
 
 Its features are the message's words and character n-grams, plus the scope cues the rules found
 in it (negation, past, chronic, ...). So "always in pain since 2015" and "in pain since this
-morning" weigh differently. Its settings are in urgency_patterns.yml (`safety_net`). They were
-chosen by replaying the three retired held-out sets, each against the detector of its time: see
-README "Urgency detection".
+morning" weigh differently. Its settings are in urgency_patterns.yml (`safety_net`), chosen with
+scripts/replay_safety_net.py and scripts/replay_measured_sets.py (README "Urgency detection").
 """
 import re
 from collections import Counter
@@ -35,14 +39,19 @@ _RUNS = re.compile(r"(\w)\1{2,}")
 
 @dataclass(frozen=True)
 class SafetyNetSettings:
-    threshold: float    # P(emergency) + P(urgent) at which the net escalates
-    c: float            # inverse regularisation strength of the logistic regression
-    cue_weight: float   # value of a present scope-cue feature
+    threshold: float             # P(emergency) + P(urgent) at which the net escalates a message
+                                 # in which the rules saw no sign
+    threshold_after_sign: float  # the same where the rules saw a sign but fired no rule
+    upgrade: float               # P(emergency) at which an urgent detection becomes an emergency
+    c: float                     # inverse regularisation strength of the logistic regression
+    cue_weight: float            # value of a present scope-cue feature
 
     @classmethod
     def from_config(cls, config: Dict[str, Any]) -> "SafetyNetSettings":
-        settings = cls(float(config["threshold"]), float(config["c"]), float(config["cue_weight"]))
-        if not 0.0 < settings.threshold < 1.0 or settings.c <= 0 or settings.cue_weight < 0:
+        settings = cls(*(float(config[name]) for name in
+                         ("threshold", "threshold_after_sign", "upgrade", "c", "cue_weight")))
+        probabilities = (settings.threshold, settings.threshold_after_sign, settings.upgrade)
+        if not all(0.0 < p < 1.0 for p in probabilities) or settings.c <= 0 or settings.cue_weight < 0:
             raise ValueError(f"bad safety_net settings: {config}")
         return settings
 
@@ -84,7 +93,7 @@ def _normalize(text: str) -> str:
 
 class SafetyNet:
     def __init__(self, settings: SafetyNetSettings) -> None:
-        self._settings = settings
+        self.settings = settings
         self._vectorizers = (
             TfidfVectorizer(analyzer="word", ngram_range=(1, 2), token_pattern=r"[a-z0-9']+",
                             sublinear_tf=True),
@@ -110,7 +119,7 @@ class SafetyNet:
         return net
 
     def _cue_matrix(self, cues: Sequence[Iterable[str]]) -> csr_matrix:
-        weight = self._settings.cue_weight
+        weight = self.settings.cue_weight
         rows = [[weight if name in found else 0.0 for name in CUE_FEATURES]
                 for found in map(set, cues)]
         return csr_matrix(np.array(rows, dtype=float).reshape(len(rows), len(CUE_FEATURES)))
@@ -144,7 +153,7 @@ class SafetyNet:
             values.append(weights / np.linalg.norm(weights))
         found = [self._cue_columns[name] for name in cues if name in self._cue_columns]
         columns.append(np.array(found, dtype=np.intp))
-        values.append(np.full(len(found), self._settings.cue_weight))
+        values.append(np.full(len(found), self.settings.cue_weight))
         return np.concatenate(columns), np.concatenate(values)
 
     def escalation_probability(self, text: str, cues: FrozenSet[str]) -> Dict[str, float]:
@@ -162,9 +171,18 @@ class SafetyNet:
                           + [self._cue_matrix(cues)]).tocsr()
         return self._model.predict_proba(features)[:, self._escalating]
 
-    def judge(self, text: str, cues: FrozenSet[str]) -> Optional[str]:
-        """"emergency" or "urgent" when sure enough that the message reports one, else None."""
-        p = self.escalation_probability(text, cues)
-        if p["emergency"] + p["urgent"] < self._settings.threshold:
-            return None
-        return "emergency" if p["emergency"] > p["urgent"] else "urgent"
+
+def decide(p: Dict[str, float], rules_level: Optional[str], sign_seen: bool,
+           settings: SafetyNetSettings) -> Optional[str]:
+    """"emergency" or "urgent" when the net's probabilities `p` are sure enough that the message
+    reports more than the rules found (`rules_level`: their level, None if they found nothing),
+    else None. After an urgent detection it may only say "emergency"; where the rules saw a sign
+    (`sign_seen`) but fired no rule it must be surer than where they saw none."""
+    if rules_level == "emergency":
+        return None
+    if rules_level == "urgent":
+        return "emergency" if p["emergency"] >= settings.upgrade else None
+    threshold = settings.threshold_after_sign if sign_seen else settings.threshold
+    if p["emergency"] + p["urgent"] < threshold:
+        return None
+    return "emergency" if p["emergency"] > p["urgent"] else "urgent"

@@ -5,6 +5,7 @@ The messages here are written for these tests; the labelled table's two halves a
 through scripts/eval_urgency.py's `evaluate` (the held-out half's texts are never printed).
 """
 import time
+from collections import Counter
 
 import pytest
 import spacy
@@ -645,20 +646,18 @@ def test_v4_families(detector, text, expected):
     "got my covid booster after the refill, any problem?",
 ])
 def test_rules_see_the_sign_they_set_aside(detector, text):
-    """These negatives hold a sign word: the rules see it (so the safety net is not asked) and
-    put it out of scope themselves."""
-    doc = detector._working_doc(text)
-    by_key = detector._match(doc)
-    assert any(by_key.get(key) for key in detector._sign_keys), text
+    """These negatives hold a sign word: the rules see it and judge it themselves, and the
+    safety net, asked only with its higher threshold, leaves them alone too."""
+    assert detector.sign_status(text) != "no sign", text
     assert detector.detect(text) is None, text
 
 
 # ---------------------------------------------------------------- the labelled table
-# The held-out half (v8, 367 messages), written by someone who saw neither the patterns nor the
+# The held-out half (v9, 372 messages), written by someone who saw neither the patterns nor the
 # earlier sets, and never read while tuning, does not meet the thresholds. With the rules and the
-# safety net: emergency recall 0.943 (82/87; 1 more escalates as urgent, 4 not at all), urgent
-# 0.991 (108/109), and 0.7% of negatives escalate (1/145). (The rules alone: 0.943, 0.963,
-# 0.7%.) v1 to v7 were each measured, missed too, and were retired into the tuning half
+# safety net: emergency recall 0.990 (102/103; the other one not escalated), urgent 0.981
+# (103/105, 2 not escalated), and 4.2% of negatives escalate (6/143). (The rules alone: 0.951,
+# 0.952, 2.8%.) v1 to v8 were each measured, missed too, and were retired into the tuning half
 # (clinic_nlu/urgency_examples.yml, figures in its header). Issue "Urgency detection" stays open.
 # The check still runs and reports; strict: once it passes, this marker must go.
 HELD_OUT_KNOWN_FAILURE = pytest.mark.xfail(
@@ -681,8 +680,8 @@ def test_labelled_table_thresholds(detector, eval_urgency, half):
 # Until then, the held-out figures may not get worse than what was measured on this set (a
 # ratchet: tighten these when the detector improves; never loosen them to make a change pass;
 # a new held-out set starts from its own first measurement).
-HELD_OUT_FLOOR = {"emergency": 0.942, "urgent": 0.990}  # 82/87, 108/109
-HELD_OUT_MAX_NONE_ESCALATED = 0.007  # 1/145
+HELD_OUT_FLOOR = {"emergency": 0.990, "urgent": 0.980}  # 102/103, 103/105
+HELD_OUT_MAX_NONE_ESCALATED = 0.042  # 6/143
 
 
 def test_held_out_figures_do_not_regress(detector, eval_urgency):
@@ -691,3 +690,18 @@ def test_held_out_figures_do_not_regress(detector, eval_urgency):
         assert figures.recall(level) >= floor, f"held-out {level} recall {figures.recall(level):.3f}"
     assert figures.none_escalated_share <= HELD_OUT_MAX_NONE_ESCALATED
     assert figures.errors == []  # held-out texts are never kept
+
+
+# The issue asks for a table of at least 250 messages, at least 80 of them tricky negatives and
+# at least 30 mixed, half of it written first as the held-out part.
+TRICKY = {"negation", "hypothetical", "general", "past", "chronic"}
+
+
+@pytest.mark.parametrize("half, least", [("tuning", 125), ("heldout", 125)])
+def test_each_half_of_the_table_is_as_large_as_the_issue_asks(eval_urgency, half, least):
+    rows = load_labelled(eval_urgency.TUNING if half == "tuning" else eval_urgency.HELDOUT)
+    kinds = Counter(row.get("kind") for row in rows)
+    assert len(rows) >= least
+    assert sum(kinds[kind] for kind in TRICKY) >= 40, kinds
+    assert kinds["mixed"] >= 15, kinds
+    assert {row["level"] for row in rows} == {"emergency", "urgent", "handoff", "none"}

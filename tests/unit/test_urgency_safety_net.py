@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import yaml
 
-from clinic_nlu.urgency_detector import DEFAULT_PATTERNS, SAFETY_NET_REASON, UrgencyDetector
-from clinic_nlu.urgency_safety_net import (SafetyNet, SafetyNetSettings, load_labelled,
+from clinic_nlu.urgency_detector import (DEFAULT_PATTERNS, SAFETY_NET_REASON, Detection,
+                                         UrgencyDetector)
+from clinic_nlu.urgency_safety_net import (SafetyNet, SafetyNetSettings, decide, load_labelled,
                                           load_nlu_examples)
 
 
@@ -32,7 +33,7 @@ def _toy_net(cue_weight=0.5):
               "emergency"]
     cues = [frozenset(), frozenset(), frozenset(), frozenset({"general"}), frozenset({"general"}),
             frozenset({"general"}), frozenset(), frozenset(), frozenset(), frozenset()]
-    return SafetyNet.fit(texts, cues, levels, SafetyNetSettings(0.6, 16, cue_weight))
+    return SafetyNet.fit(texts, cues, levels, SafetyNetSettings(0.6, 0.8, 0.7, 16, cue_weight))
 
 
 def test_hand_computed_probabilities_equal_sklearns(detector, examples):
@@ -46,54 +47,111 @@ def test_hand_computed_probabilities_equal_sklearns(detector, examples):
     assert np.allclose(got, expected, atol=1e-9)
 
 
-def test_the_net_only_adds_escalations(detector, rules_only, examples):
-    """Whatever the rules detect stays exactly as it is; the net only fills in their silence."""
-    added = 0
-    for row in examples:
+def test_the_net_only_raises_what_the_rules_found(detector, rules_only, examples):
+    """The net never lowers or removes a detection of the rules: it adds one where they found
+    none (or a handoff), or makes their urgent detection an emergency."""
+    rank = {None: -1, "handoff": 0, "urgent": 1, "emergency": 2}
+    raised = 0
+    for row in examples + [{"text": "can hardly breathe"}, {"text": "my pump isn't beeping"}]:
         rules = rules_only.detect(row["text"])
         combined = detector.detect(row["text"])
-        if rules is not None:
-            assert combined == rules, row["text"]
-        elif combined is not None:
-            assert combined.reason == SAFETY_NET_REASON
-            added += 1
-    assert added < len(examples)   # it does not escalate everything the rules leave alone
+        if combined != rules:
+            assert combined.reason == SAFETY_NET_REASON, row["text"]
+            assert rank[combined.level] > rank[rules.level if rules else None], row["text"]
+            raised += 1
+    assert raised < len(examples)   # it does not escalate everything
 
 
-def test_a_wording_the_rules_do_not_know_is_escalated(nlp, tmp_path):
-    patterns = tmp_path / DEFAULT_PATTERNS.name
+@pytest.fixture(scope="module")
+def toy(nlp, tmp_path_factory):
+    """Today's rules with a net trained on a few rows of made-up signs ("glorbing": urgent,
+    "blorping": emergency)."""
+    folder = tmp_path_factory.mktemp("toy")
+    patterns = folder / DEFAULT_PATTERNS.name
     shutil.copy(DEFAULT_PATTERNS, patterns)
     rows = [{"text": t, "level": "urgent", "kind": "positive"} for t in
             ["i am glorbing", "glorbing badly since the refill", "my wife keeps glorbing",
              "he started glorbing an hour ago", "glorbing all night, what do i do"]]
     rows += [{"text": t, "level": "emergency", "kind": "positive"} for t in
-             ["she is blorping and wont wake up", "he is blorping"]]
+             ["she is blorping and wont wake up", "he is blorping", "blorping since the refill",
+              "my dad is blorping badly", "blorping, please help", "he is really sleepy and limp",
+              "she is so sleepy and limp", "really sleepy and limp, please help"]]
     rows += [{"text": t, "level": "none", "kind": "benign"} for t in
              ["how long is the trial", "thanks", "where is the clinic", "is anesthesia used",
               "what is the recovery like", "how often is the refill", "hi", "who can get a pump"]]
-    (tmp_path / "urgency_examples.yml").write_text(yaml.safe_dump(rows), encoding="utf-8")
-    toy = UrgencyDetector.from_yaml(patterns, nlp=nlp)
-    rules = UrgencyDetector.from_yaml(patterns, nlp=nlp, safety_net=False)
-    assert rules.detect("dad is glorbing again") is None
+    (folder / "urgency_examples.yml").write_text(yaml.safe_dump(rows), encoding="utf-8")
+    return UrgencyDetector.from_yaml(patterns, nlp=nlp)
+
+
+def test_a_wording_the_rules_do_not_know_is_escalated(toy, rules_only):
+    assert rules_only.detect("dad is glorbing again") is None
     found = toy.detect("dad is glorbing again")
     assert found is not None and (found.level, found.reason) == ("urgent", SAFETY_NET_REASON)
     assert toy.detect("how long is the trial?") is None
 
 
-def test_a_sign_the_rules_saw_and_put_out_of_scope_is_their_call(detector):
-    """The net is not asked when the rules saw a sign, even if it would escalate."""
+def test_an_urgent_detection_can_become_an_emergency(toy, rules_only):
+    """Only where the rules saw an emergency sign ("sleepy") they could not complete."""
+    text = "the pump alarm is going off and he is really sleepy"
+    assert rules_only.detect(text).level == "urgent"
+    found = toy.detect(text)
+    assert (found.level, found.reason) == ("emergency", SAFETY_NET_REASON)
+    p = toy._safety_net.escalation_probability("my pump is beeping and my dad is blorping",
+                                               toy.scope_cues("my pump is beeping and my dad is blorping"))
+    assert p["emergency"] >= toy._safety_net.settings.upgrade   # the net alone would raise it
+    assert toy.detect("my pump is beeping and my dad is blorping").level == "urgent"
+
+
+def test_a_sign_the_rules_put_out_of_scope_is_their_call(detector):
+    """The net is not asked when the rules put every sign they saw out of scope."""
     text = "my pump isn't beeping"
     net = detector._safety_net
     p = net.escalation_probability(text, detector.scope_cues(text))
-    assert p["emergency"] + p["urgent"] >= net._settings.threshold   # alone it would escalate
+    assert p["emergency"] + p["urgent"] >= net.settings.threshold   # alone it would escalate
+    assert detector.sign_status(text) == "set aside"
     assert detector.detect(text) is None
 
 
-def test_judge_escalates_only_when_sure_enough():
+def test_a_sign_seen_but_no_rule_fired_asks_the_net(toy, rules_only):
+    """"confused" is a sign, but no rule fires on it alone: the net decides, with
+    threshold_after_sign."""
+    text = "she seems confused and is blorping"
+    assert rules_only.detect(text) is None
+    assert toy.sign_status(text) == "seen"
+    p = toy._safety_net.escalation_probability(text, toy.scope_cues(text))
+    assert p["emergency"] + p["urgent"] >= toy._safety_net.settings.threshold_after_sign
+    assert toy.detect(text) == Detection("emergency", SAFETY_NET_REASON)
+
+
+SETTINGS = SafetyNetSettings(threshold=0.6, threshold_after_sign=0.8, upgrade=0.7, c=16,
+                             cue_weight=0.5)
+
+
+@pytest.mark.parametrize("p, rules_level, sign_seen, expected", [
+    ({"emergency": 0.1, "urgent": 0.6}, None, False, "urgent"),
+    ({"emergency": 0.1, "urgent": 0.6}, None, True, None),          # below threshold_after_sign
+    ({"emergency": 0.1, "urgent": 0.75}, None, True, "urgent"),
+    ({"emergency": 0.5, "urgent": 0.3}, None, True, "emergency"),
+    ({"emergency": 0.1, "urgent": 0.4}, None, False, None),
+    ({"emergency": 0.1, "urgent": 0.7}, "handoff", False, "urgent"),  # a handoff that reports more
+    ({"emergency": 0.69, "urgent": 0.3}, "urgent", True, None),      # below upgrade
+    ({"emergency": 0.7, "urgent": 0.3}, "urgent", True, "emergency"),
+    ({"emergency": 0.0, "urgent": 1.0}, "urgent", True, None),       # never more of the same
+    ({"emergency": 0.0, "urgent": 1.0}, "emergency", True, None),    # never lower
+])
+def test_decide(p, rules_level, sign_seen, expected):
+    assert decide(p, rules_level, sign_seen, SETTINGS) == expected
+
+
+def test_the_toy_net_escalates_only_when_sure_enough():
     net = _toy_net()
-    assert net.judge("my pump is glorbing", frozenset()) == "urgent"
-    assert net.judge("my dad is blorping", frozenset()) == "emergency"
-    assert net.judge("how long is the trial", frozenset({"general"})) is None
+
+    def level(text, cues=frozenset()):
+        return decide(net.escalation_probability(text, cues), None, False, net.settings)
+
+    assert level("my pump is glorbing") == "urgent"
+    assert level("my dad is blorping") == "emergency"
+    assert level("how long is the trial", frozenset({"general"})) is None
 
 
 def test_training_is_deterministic():
@@ -119,21 +177,23 @@ def test_the_net_never_learns_from_the_held_out_half(examples, eval_urgency):
     assert not shared, f"{len(shared)} held-out messages are in the examples"
 
 
-@pytest.mark.parametrize("config", [
-    {"threshold": 0, "c": 1, "cue_weight": 0.5},
-    {"threshold": 1.0, "c": 1, "cue_weight": 0.5},
-    {"threshold": 0.5, "c": 0, "cue_weight": 0.5},
-    {"threshold": 0.5, "c": 1, "cue_weight": -1},
+GOOD = {"threshold": 0.6, "threshold_after_sign": 0.8, "upgrade": 0.7, "c": 1, "cue_weight": 0.5}
+
+
+@pytest.mark.parametrize("change", [
+    {"threshold": 0}, {"threshold": 1.0}, {"threshold_after_sign": 1.2}, {"upgrade": 0},
+    {"c": 0}, {"cue_weight": -1},
 ])
-def test_bad_settings_are_refused(config):
+def test_bad_settings_are_refused(change):
+    assert SafetyNetSettings.from_config(GOOD) == SafetyNetSettings(0.6, 0.8, 0.7, 1, 0.5)
     with pytest.raises(ValueError):
-        SafetyNetSettings.from_config(config)
+        SafetyNetSettings.from_config({**GOOD, **change})
 
 
 def test_a_table_without_every_level_is_refused():
     with pytest.raises(ValueError, match="every level"):
         SafetyNet.fit(["glorbing", "thanks"], [frozenset(), frozenset()], ["urgent", "none"],
-                      SafetyNetSettings(0.6, 16, 0.5))
+                      SafetyNetSettings(0.6, 0.8, 0.7, 16, 0.5))
 
 
 def test_nlu_examples_are_labelled_by_their_intent(tmp_path):

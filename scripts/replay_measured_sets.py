@@ -1,0 +1,131 @@
+"""Replays each measured held-out set against the detector of the commit that measured it, with
+today's way of consulting the safety net (`UrgencyDetector._raise`) and today's settings.
+
+    PYTHONPATH=. python scripts/replay_measured_sets.py [COMMIT ...]
+
+For each commit (default: those that measured held-out v5 to v8), its clinic_nlu/, data/ and
+tests/data/ are exported from git to a temporary folder and its detector is built there: its rules
+and a safety net trained on its tuning half only, so the held-out set it measured is as blind as
+it was then. Printed per set: the figures as measured then, with the rules alone, and with the
+`safety_net` settings of today's urgency_patterns.yml.
+
+Old detectors are driven through private methods that all these commits share (`_working_doc`,
+`_match`, `_sign_keys`, `_cue_names`, `_clauses`, `_Context`, `_valid_spans`), with today's
+`UrgencyDetector._raise`; a commit without them is reported and skipped.
+"""
+import importlib.util
+import subprocess
+import sys
+import tempfile
+import types
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+# (commit, set it measured)
+MEASURED = (("c85aefc", "v5"), ("922a51b", "v6"), ("5a0015a", "v7"), ("a2f1c27", "v8"))
+
+
+def _load(name: str, path: Path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+# Today's detector module, loaded under its own name so it does not clash with the old clinic_nlu.
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+current_detector = _load("current_urgency_detector", ROOT / "clinic_nlu" / "urgency_detector.py")
+
+
+def export(commit: str, folder: Path) -> None:
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", commit, "clinic_nlu", "data",
+                              "tests/data"], check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
+
+
+def replay(folder: Path) -> List[Tuple[str, str, str, Optional[str]]]:
+    """(expected, measured, rules alone, today's) level of every held-out row, old detector."""
+    for name in [m for m in sys.modules if m == "clinic_nlu" or m.startswith("clinic_nlu.")]:
+        del sys.modules[name]
+    sys.path.insert(0, str(folder))
+    try:
+        return _replay(folder)
+    finally:
+        sys.path.remove(str(folder))
+
+
+def _replay(folder: Path) -> List[Tuple[str, str, str, Optional[str]]]:
+    import clinic_nlu.urgency_detector as old_module
+    from clinic_nlu.urgency_detector import UrgencyDetector
+    from clinic_nlu.urgency_safety_net import load_labelled
+
+    with open(ROOT / "clinic_nlu" / "urgency_patterns.yml", encoding="utf-8") as handle:
+        settings = current_detector.SafetyNetSettings.from_config(yaml.safe_load(handle)["safety_net"])
+    detector = UrgencyDetector.from_yaml()
+    net = detector._safety_net
+    # today's reading of which signs the rules saw, on the old rules
+    detector._sign_levels = types.MethodType(current_detector.UrgencyDetector._sign_levels, detector)
+    rows = []
+    for row in load_labelled(folder / "tests" / "data" / "urgency_heldout.yml"):
+        text = row["text"]
+        measured = detector.detect(text)
+        detector._safety_net = None
+        rules = detector.detect(text)
+        detector._safety_net = net
+        rules_level = rules.level if rules else None
+        doc = detector._working_doc(text)
+        today = rules_level
+        if len(doc):
+            by_key = detector._match(doc)
+            sign_seen = any(spans and key in detector._sign_keys for key, spans in by_key.items())
+            cues = detector._cue_names(by_key)
+            words = [t.text for t in doc]
+            clause_of, hard_of = detector._clauses(words, [t.is_punct for t in doc],
+                                                   [t.lemma_ for t in doc])
+            ctx = old_module._Context(detector, doc, words, clause_of, hard_of, by_key)
+            raised = current_detector.UrgencyDetector._raise(detector, text, cues, ctx, rules,
+                                                              sign_seen, settings)
+            today = raised.level if raised else None
+        rows.append((row["level"], measured.level if measured else "none", rules_level or "none",
+                     today or "none"))
+    return rows
+
+
+def figures(pairs: List[Tuple[str, str]]) -> str:
+    def count(test) -> int:
+        return sum(1 for expected, got in pairs if test(expected, got))
+
+    parts = []
+    for level in ("emergency", "urgent", "handoff"):
+        parts.append(f"{level} {count(lambda e, g: e == g == level)}"
+                     f"/{count(lambda e, g: e == level)}")
+    escalating = ("emergency", "urgent")
+    parts.append(f"not escalated {count(lambda e, g: e in escalating and g not in escalating)}")
+    parts.append(f"negatives escalated {count(lambda e, g: e == 'none' and g in escalating)}"
+                 f"/{count(lambda e, g: e == 'none')}")
+    return ", ".join(parts)
+
+
+def main(argv: List[str]) -> int:
+    measured: Dict[str, str] = dict(MEASURED)
+    for commit in argv or list(measured):
+        with tempfile.TemporaryDirectory() as tmp:
+            export(commit, Path(tmp))
+            try:
+                rows = replay(Path(tmp))
+            except AttributeError as error:
+                print(f"== {commit}: skipped, its detector lacks {error}")
+                continue
+        print(f"== {commit} (held-out {measured.get(commit, '?')}, {len(rows)} rows)")
+        for name, column in (("as measured", 1), ("rules alone", 2), ("today's net", 3)):
+            print(f"  {name:<12} {figures([(row[0], row[column]) for row in rows])}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
