@@ -53,7 +53,8 @@ SCOPES = ("negation", "hypothetical", "future", "general", "past", "past_recent"
 CUE_LISTS = ("negation", "negation_after", "hypothetical", "future", "general", "present_statement",
              "overrides_strong", "overrides_aspect", "overrides_chronic", "past", "past_recent",
              "chronic", "chronic_weak", "candidacy", "resolved", "resolved_weak", "recovered",
-             "relapse", "returned", "supposition", "past_tense", "present_tense")
+             "relapse", "returned", "supposition", "past_tense", "present_tense", "remedied",
+             "reassured")
 SENTENCE_PUNCT = {".", "!", "?", ";", ":", ",", "…", "..", "...", "?!", "!?", "(", ")",
                   "[", "]", "/", "|", "•", "*", '"', "“", "”"}
 MAX_CHARS = 200_000          # longer input is cut (never an exception)
@@ -94,6 +95,8 @@ class _Reason:
     chronic_sensitive: bool
     request_ok: bool
     except_key: Optional[str]
+    remediable: bool = False   # a `remedied` cue ends its signs told in the past
+    reassurable: bool = False  # a `reassured` cue in the message restores the hypothetical scope
 
 
 # Scope check of a context match in another clause: only questions and suppositions count.
@@ -367,7 +370,8 @@ class UrgencyDetector:
         if unknown:
             raise PatternError(f"reason {name}: unknown scopes {sorted(unknown)}")
         return _Reason(name, level, rules, ignore, bool(spec.get("chronic_sensitive")),
-                       bool(spec.get("request_ok")), except_key)
+                       bool(spec.get("request_ok")), except_key, bool(spec.get("remediable")),
+                       bool(spec.get("reassurable")))
 
     def _build_known_words(self) -> Set[str]:
         """Lemmas of the lookup table (its keys are hashed; `_is_known` checks those)."""
@@ -795,6 +799,10 @@ class _Context:
         # them, and of the `recovered` cues, which end nothing else
         self._later_resolutions = sorted((s, clause_of[s]) for s, _ in self.resolved)
         self._recoveries = sorted((s, clause_of[s]) for s, _ in by_key.get("scope:recovered", []))
+        # (start, clause) of the `remedied` cues: the remedy done ("it was refilled monday"), which
+        # ends a sign told in the past before it for the reasons marked `remediable` (device and
+        # refill problems), even those that ignore `recovered`
+        self._remedies = sorted((s, clause_of[s]) for s, _ in by_key.get("scope:remedied", []))
         # "it's back" lifts a past symptom, but "i haven't had it again" / "it never came back"
         # says the opposite
         returned = [hard_of[s] for s, _ in by_key.get("scope:returned", [])
@@ -1001,8 +1009,12 @@ class _Context:
                         return False
 
         # hypothetical: a cue anywhere before the match in the clause, or inside it
-        # ("the pump will stop working")
-        if "hypothetical" not in ignore and not strong:
+        # ("the pump will stop working"); a reason that ignores it but is `reassurable` still
+        # heeds it where the message says the person is safe ("what would happen if i took all
+        # my pills, but i'm okay"; not "if this goes on i'll end it")
+        hypothetical = "hypothetical" not in ignore or (
+            reason.reassurable and self._message_has("scope:reassured"))
+        if hypothetical and not strong:
             first = self._hyp_starts.get(hard)
             if first is not None and first < end:
                 return False
@@ -1054,7 +1066,8 @@ class _Context:
         # does not end with the person being well ("the pump is beeping but i feel fine")
         if hard in self._told_past:
             later = ([] if "resolved" in ignore else self._later_resolutions) + (
-                [] if "recovered" in ignore else self._recoveries)
+                [] if "recovered" in ignore else self._recoveries) + (
+                self._remedies if reason.remediable else [])
             if any(s >= end and self._last_relapse_clause <= c for s, c in later):
                 return False
         return True

@@ -245,6 +245,41 @@ def test_present_sign_not_resolved_by_wellbeing(detector, text, expected):
     assert level(detector, text) == expected
 
 
+@pytest.fixture(scope="module")
+def rules_only(nlp):
+    return UrgencyDetector.from_yaml(DEFAULT_PATTERNS, nlp=nlp, safety_net=False)
+
+
+# a remedy done (`remedied`: "it was refilled monday") ends a device or refill sign told in the
+# past before it, for the reasons marked `remediable` only; it ends no present sign, and no
+# emergency told in the past ("had a fit ... pump was refilled thursday")
+@pytest.mark.parametrize("text, expected", [
+    ("the resident's pump alarmed on sunday, on-call team came and it was refilled monday. "
+     "is there an incident form we should fill in?", "none"),
+    ("his refill was late on friday and the nurse came and refilled it saturday", "none"),
+    ("the pump alarmed on sunday, it was refilled monday and now it's beeping again", "urgent"),
+    ("drowsy since it was refilled this morning", "emergency"),
+    ("had a fit about 10 min ago, never had one before, pump was refilled thursday", "emergency"),
+])
+def test_remedy_ends_a_past_device_sign_only(rules_only, text, expected):
+    assert level(rules_only, text) == expected
+
+
+# self_harm ignores the hypothetical scope (a threat counts), but is `reassurable`: where the
+# message says the person is safe (`reassured`), a supposed self-harm wording is not escalated;
+# a present one still is, and so is a reassurance that is denied
+@pytest.mark.parametrize("text, expected", [
+    ("sometimes i think about what would happen if i took all my pills but im okay, "
+     "i'm not going to do anything", "none"),
+    ("if i ever felt like ending it i know to ring the crisis line, but i'm fine, honestly", "none"),
+    ("if this goes on i'll kill myself", "emergency"),
+    ("i want to die. i'm okay though, don't worry", "emergency"),
+    ("i keep thinking i might take all my pills, i'm not okay", "emergency"),
+])
+def test_reassurance_restores_the_hypothetical_scope_of_self_harm(rules_only, text, expected):
+    assert level(rules_only, text) == expected
+
+
 # a longer item of a negated comma list that starts with a sign and offers another one
 @pytest.mark.parametrize("text, expected", [
     ("no redness, swelling or discharge at the site, just a small bruise", "none"),
