@@ -670,6 +670,23 @@ def test_v4_families(detector, text, expected):
     assert level(detector, text) == expected, text
 
 
+@pytest.mark.parametrize("text, expected", [
+    # "tell" and "between" except an alarm only as a comparison
+    ("i need to tell you my pump is beeping", "urgent"),
+    ("would you tell me why my pump is beeping please", "urgent"),
+    ("I would be grateful if you could tell me why my pump is beeping", "urgent"),
+    ("whats the difference between the critical alarm and the low reservoir alarm", "none"),
+    ("how do i tell the low battery alarm from the low reservoir alarm", "none"),
+    # a supposition about oneself: self-harm escalates, other signs stay supposed
+    ("what if i just took all my pills tonight", "emergency"),
+    ("what would happen if i took all my pills, but im okay", "none"),
+    ("what if i get a fever after surgery?", "none"),
+    ("what happens if i miss a refill", "none"),
+])
+def test_v9_round_families(detector, text, expected):
+    assert level(detector, text) == expected, text
+
+
 @pytest.mark.parametrize("text", [
     "the incision is not swollen or red",
     "I have a cold, can I still come for my refill?",
@@ -688,13 +705,15 @@ def test_rules_see_the_sign_they_set_aside(detector, text):
 
 
 # ---------------------------------------------------------------- the labelled table
-# The held-out half (v9, 372 messages), written by someone who saw neither the patterns nor the
-# earlier sets, and never read while tuning, does not meet the thresholds. With the rules and the
-# safety net: emergency recall 0.990 (102/103; the other one not escalated), urgent 0.981
-# (103/105, 2 not escalated), and 4.2% of negatives escalate (6/143). (The rules alone: 0.951,
-# 0.952, 2.8%.) v1 to v8 were each measured, missed too, and were retired into the tuning half
-# (clinic_nlu/urgency_examples.yml, figures in its header). Issue "Urgency detection" stays open.
-# The check still runs and reports; strict: once it passes, this marker must go.
+# The held-out half (v10, 377 messages), written by someone who saw neither the patterns nor the
+# earlier sets (asked this time for voices the sets under-represent: formal letters, teen slang,
+# broken English, voice-to-text errors, euphemisms, signs buried in a long story, shorthand), and
+# never read while tuning, does not meet the thresholds. With the rules and the safety net:
+# emergency recall 0.951 (98/103; 1 escalates as urgent, 4 not at all), urgent 0.943 (99/105; 1
+# as emergency, 5 not escalated), and 5.5% of negatives escalate (8/145). (The rules alone:
+# 0.932, 0.914, 4.1%.) v1 to v9 were each measured, missed too, and were retired into the tuning
+# half (clinic_nlu/urgency_examples.yml, figures in its header). Issue "Urgency detection" stays
+# open. The check still runs and reports; strict: once it passes, this marker must go.
 HELD_OUT_KNOWN_FAILURE = pytest.mark.xfail(
     strict=True, reason="held-out recall below 1.0: the detector does not generalize to it yet")
 
@@ -715,8 +734,8 @@ def test_labelled_table_thresholds(detector, eval_urgency, half):
 # Until then, the held-out figures may not get worse than what was measured on this set (a
 # ratchet: tighten these when the detector improves; never loosen them to make a change pass;
 # a new held-out set starts from its own first measurement).
-HELD_OUT_FLOOR = {"emergency": 0.990, "urgent": 0.980}  # 102/103, 103/105
-HELD_OUT_MAX_NONE_ESCALATED = 0.042  # 6/143
+HELD_OUT_FLOOR = {"emergency": 0.951, "urgent": 0.942}  # 98/103, 99/105
+HELD_OUT_MAX_NONE_ESCALATED = 0.056  # 8/145
 
 
 def test_held_out_figures_do_not_regress(detector, eval_urgency):
