@@ -644,12 +644,11 @@ class UrgencyDetector:
         out of scope or excepted it) or "seen" (a sign matched in scope): where the safety net
         may speak where no rule fired, and with which threshold (scripts/replay_safety_net.py)."""
         doc = self._working_doc(text)
-        by_key = self._match(doc) if len(doc) else {}
-        if not self._any_sign(by_key):
+        if not len(doc):
             return "no sign"
-        words = [t.text for t in doc]
-        clause_of, hard_of = self._clauses(words, [t.is_punct for t in doc], [t.lemma_ for t in doc])
-        ctx = _Context(self, doc, words, clause_of, hard_of, by_key)
+        ctx, _ = self._read(doc)
+        if not self._any_sign(ctx.by_key):
+            return "no sign"
         seen, _ = self._sign_levels(ctx)
         return "seen" if seen else "set aside"
 
@@ -661,19 +660,24 @@ class UrgencyDetector:
         return frozenset(key[len("scope:"):] for key, spans in by_key.items()
                          if spans and key.startswith("scope:"))
 
-    def _detect(self, doc: Doc, text: str) -> Optional[Detection]:
+    def _read(self, doc: Doc) -> Tuple["_Context", FrozenSet[str]]:
+        """The matches and clauses of a non-empty Doc, and the names of its scope cues (taken
+        before _Context drops the cues that overlap their exceptions)."""
         words = [t.text for t in doc]
         clause_of, hard_of = self._clauses(words, [t.is_punct for t in doc], [t.lemma_ for t in doc])
         by_key = self._match(doc)
-        sign_seen = self._any_sign(by_key)
-        cues = self._cue_names(by_key)   # before _Context edits by_key
-        ctx = _Context(self, doc, words, clause_of, hard_of, by_key)
-        stripped = tuple(w for w, t in zip(words, doc)
+        cues = self._cue_names(by_key)
+        return _Context(self, doc, words, clause_of, hard_of, by_key), cues
+
+    def _detect(self, doc: Doc, text: str) -> Optional[Detection]:
+        ctx, cues = self._read(doc)
+        sign_seen = self._any_sign(ctx.by_key)
+        stripped = tuple(w for w, t in zip(ctx.words, doc)
                          if not (t.is_punct or t.is_space or w in self._whole_ignore))
         found = next((Detection(reason.level, reason.name) for reason in self._reasons
                       if self._fires(reason, ctx, stripped)), None)
-        if self._safety_net is None:
-            return found
+        if self._safety_net is None or (found is not None and found.level == "emergency"):
+            return found   # (nothing to raise an emergency to: the net is not run)
         return self._raise(text, cues, ctx, found, sign_seen, self._safety_net.settings)
 
     def _raise(self, text: str, cues: FrozenSet[str], ctx: "_Context", found: Optional[Detection],
