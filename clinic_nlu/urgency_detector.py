@@ -318,6 +318,7 @@ class UrgencyDetector:
         self._fillers = {str(w).lower() for w in scope.get("fillers") or []}
         self._list_continuers = {str(w).lower() for w in scope.get("list_continuers") or []}
         self._list_alternatives = {str(w).lower() for w in scope.get("list_alternatives") or []}
+        self._list_breakers = {str(w).lower() for w in scope.get("list_breakers") or []}
         self._negation_barriers = {str(w).lower() for w in scope.get("negation_barriers") or []}
         self._predicate_aux = {str(w).lower() for w in scope.get("negated_predicate_aux") or []}
         self._predicate_neg = {str(w).lower() for w in scope.get("negated_predicate_words") or []}
@@ -873,7 +874,9 @@ class _Context:
         hold it in, peeing everywhere" the negation is no list's, nor is one inside a sign: in
         "can't bend any joint, temp 39.8" it is part of the sign. An item is short, starts with
         a `list_continuers` word, or starts with a sign and goes on with a `list_alternatives`
-        word ("no redness, swelling or discharge at the site")."""
+        word ("no redness, swelling or discharge at the site"). An item that starts with a
+        `list_breakers` word ("now") reports the present and ends the list: in "pump alarm
+        earlier not actioned, now T 39.8, rigid" the fever and the rigidity are not negated."""
         words, doc, clause_of = self.words, self.doc, self.clause_of
         signs = {clause_of[s] for key, spans in self.by_key.items()
                  if key.startswith(("reason:", "cue:")) for s, _ in spans}
@@ -900,6 +903,8 @@ class _Context:
             comma, count, first, sign_first, alternative = info[c]
             listy = (count <= 3 or first in self.d._list_continuers
                      or (sign_first and alternative))
+            if first in self.d._list_breakers:
+                continue
             if c > 0 and comma and listy and (c - 1 in negated or c - 1 in carried):
                 carried.add(c)
         return carried
