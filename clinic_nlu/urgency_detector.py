@@ -152,6 +152,8 @@ class UrgencyDetector:
         self._compile_scope(config.get("scope") or {})
         cues = config.get("cues") or {}
         self._cue_keys: Dict[str, str] = {}
+        # keys of the groups that match a sign itself (not a `context: true` group)
+        self._sign_keys: Set[str] = set()
         for name, patterns in cues.items():
             key = f"cue:{name}"
             self._add(key, patterns)
@@ -335,8 +337,12 @@ class UrgencyDetector:
         if "cue" in spec:
             if spec["cue"] not in self._cue_keys:
                 raise PatternError(f"{owner}: unknown cue {spec['cue']}")
+            if not context:
+                self._sign_keys.add(self._cue_keys[spec["cue"]])
             return _Group(self._cue_keys[spec["cue"]], context, anywhere)
         key = f"reason:{owner}:{index}"
+        if not context:
+            self._sign_keys.add(key)
         self._add(key, spec.get("patterns") or [])
         if "except" in spec:
             self._add(f"{key}:except", spec["except"])
@@ -837,6 +843,36 @@ class _Context:
             if h - 1 in supposing and words[first] in detector._and_words:
                 supposing.add(h)
                 self._hyp_starts.setdefault(h, first)
+        # a comma-list item right after a supposed clause that names a sign is supposed too:
+        # "what if i get a headache, fever and a stiff neck after the implant?", "what if she
+        # gets a fever, chills or a red incision" (an item is short, starts with a sign or a
+        # `list_continuers` word, or offers an alternative; not one that states the present:
+        # "what if i get a headache, fever 39 now"; nor after a supposition with no sign: "if
+        # this is normal ignore me, fever, stiff neck ...")
+        sign_starts = {s for key, spans in by_key.items()
+                       if key.startswith(("reason:", "cue:")) and not key.endswith(":except")
+                       for s, _ in spans}
+        present_keys = ("scope:present_tense", "scope:present_statement", "scope:overrides_strong")
+        carried_hyp: Set[int] = set()
+        for h in sorted(hard_start):
+            first = hard_start[h]
+            prev = h - 1
+            if prev not in self._hyp_starts or words[first] != ",":
+                continue
+            if prev not in carried_hyp and not any(
+                    self._hyp_starts[prev] < s and hard_of[s] == prev
+                    for key in detector._sign_keys for s, _ in by_key.get(key, ())):
+                continue
+            items = [i for i in range(first, len(words)) if hard_of[i] == h
+                     and not (self.doc[i].is_punct or self.doc[i].is_space)]
+            if not items or any(k in self._hard_keys.get(h, ()) for k in present_keys):
+                continue
+            listy = (len(items) <= 3 or items[0] in sign_starts
+                     or words[items[0]] in detector._list_continuers
+                     or any(words[i] in detector._list_alternatives for i in items))
+            if listy:
+                carried_hyp.add(h)
+                self._hyp_starts[h] = min(self._hyp_starts.get(h, first), first)
         # clauses with a present statement that is not the content of a supposition
         # ("will i get withdrawal if my refill is late": "my refill is" is supposed)
         self._present: Set[int] = {

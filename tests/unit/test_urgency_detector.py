@@ -155,6 +155,32 @@ def test_negation_inside_a_sign_starts_no_list(detector, text, expected):
     assert level(detector, text) == expected
 
 
+# a list item that starts with "now" (`list_breakers`) reports the present: it ends a negated list
+@pytest.mark.parametrize("text, expected", [
+    ("Night staff: resident with baclofen ITB, pump alarm earlier not actioned, now T 39.8, rigid, "
+     "agitated and disoriented", "emergency"),
+    ("no fever, now rigid", "none"),   # "rigid" alone is no sign
+    ("no fever, chills or redness", "none"),
+])
+def test_a_list_breaker_ends_a_negated_list(detector, text, expected):
+    assert level(detector, text) == expected
+
+
+# a comma-list item after a supposition that names a sign is supposed too; not one that states the
+# present, nor one after a supposition that names no sign
+@pytest.mark.parametrize("text, expected", [
+    ("what if I get a headache, fever and a stiff neck after the implant?", "none"),
+    ("what if she gets a fever, chills or a red incision after the implant?", "none"),
+    ("suppose the pump alarms, withdrawal and spasms would follow, right?", "none"),
+    ("if this is normal ignore me, fever, stiff neck and the worst headache of my life right now",
+     "emergency"),
+    ("if it matters he's had the pump 3 years, fever 39 and shaking", "urgent"),
+    ("not sure if it matters, fever 38.9 and the incision is red", "urgent"),
+])
+def test_a_supposition_reaches_its_comma_list(detector, text, expected):
+    assert level(detector, text) == expected
+
+
 # "gonna" is tokenized "gon" + "na": the pieces read as "going to"
 @pytest.mark.parametrize("text, expected", [
     ("i'm gonna end it tonight", "emergency"),
