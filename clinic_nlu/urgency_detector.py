@@ -152,8 +152,6 @@ class UrgencyDetector:
         self._compile_scope(config.get("scope") or {})
         cues = config.get("cues") or {}
         self._cue_keys: Dict[str, str] = {}
-        # keys of the groups that match a sign itself (not a `context: true` group)
-        self._sign_keys: Set[str] = set()
         for name, patterns in cues.items():
             key = f"cue:{name}"
             self._add(key, patterns)
@@ -337,12 +335,8 @@ class UrgencyDetector:
         if "cue" in spec:
             if spec["cue"] not in self._cue_keys:
                 raise PatternError(f"{owner}: unknown cue {spec['cue']}")
-            if not context:
-                self._sign_keys.add(self._cue_keys[spec["cue"]])
             return _Group(self._cue_keys[spec["cue"]], context, anywhere)
         key = f"reason:{owner}:{index}"
-        if not context:
-            self._sign_keys.add(key)
         self._add(key, spec.get("patterns") or [])
         if "except" in spec:
             self._add(f"{key}:except", spec["except"])
@@ -787,6 +781,11 @@ class _Context:
         self.negations = sorted(by_key.get("scope:negation", []))
         self.resolved = sorted(by_key.get("scope:resolved", []))
         self.resolved_weak = sorted(by_key.get("scope:resolved_weak", []))
+        # the signs' matches (reasons' and cues', not their exceptions) and where they start
+        self._sign_spans = [span for key, spans in by_key.items()
+                            if key.startswith(("reason:", "cue:")) and not key.endswith(":except")
+                            for span in spans]
+        self._sign_starts = {s for s, _ in self._sign_spans}
         self.negation_carried = self._negation_carried()
         # clause -> cue keys found in it (soft and hard clauses), for O(1) scope checks
         self._soft_keys: Dict[int, Set[str]] = defaultdict(set)
@@ -849,10 +848,7 @@ class _Context:
         # `list_continuers` word, or offers an alternative; not one that states the present:
         # "what if i get a headache, fever 39 now"; nor after a supposition with no sign: "if
         # this is normal ignore me, fever, stiff neck ...")
-        sign_starts = {s for key, spans in by_key.items()
-                       if key.startswith(("reason:", "cue:")) and not key.endswith(":except")
-                       for s, _ in spans}
-        present_keys = ("scope:present_tense", "scope:present_statement", "scope:overrides_strong")
+        stating_keys = ("scope:present_tense", "scope:present_statement", "scope:overrides_strong")
         carried_hyp: Set[int] = set()
         for h in sorted(hard_start):
             first = hard_start[h]
@@ -865,9 +861,9 @@ class _Context:
                 continue
             items = [i for i in range(first, len(words)) if hard_of[i] == h
                      and not (self.doc[i].is_punct or self.doc[i].is_space)]
-            if not items or any(k in self._hard_keys.get(h, ()) for k in present_keys):
+            if not items or any(k in self._hard_keys.get(h, ()) for k in stating_keys):
                 continue
-            listy = (len(items) <= 3 or items[0] in sign_starts
+            listy = (len(items) <= 3 or items[0] in self._sign_starts
                      or words[items[0]] in detector._list_continuers
                      or any(words[i] in detector._list_alternatives for i in items))
             if listy:
@@ -916,12 +912,8 @@ class _Context:
         words, doc, clause_of = self.words, self.doc, self.clause_of
         signs = {clause_of[s] for key, spans in self.by_key.items()
                  if key.startswith(("reason:", "cue:")) for s, _ in spans}
-        inside = [span for key, spans in self.by_key.items()
-                  if key.startswith(("reason:", "cue:")) and not key.endswith(":except")
-                  for span in spans]
         negated = {clause_of[s] for s, e in self.negations
-                   if not any(ss <= s and e <= se for ss, se in inside)} & signs
-        sign_starts = {s for s, _ in inside}
+                   if not any(ss <= s and e <= se for ss, se in self._sign_spans)} & signs
         # clause -> [starts with a comma, words, first word, starts with a sign, has an "or"]
         info: Dict[int, List[Any]] = {}
         for i, word in enumerate(words):
@@ -931,7 +923,7 @@ class _Context:
             if not (doc[i].is_punct or doc[i].is_space):
                 if info[c][1] == 0:
                     info[c][2] = word
-                    info[c][3] = i in sign_starts
+                    info[c][3] = i in self._sign_starts
                 info[c][1] += 1
                 info[c][4] = info[c][4] or word in self.d._list_alternatives
         carried: Set[int] = set()
