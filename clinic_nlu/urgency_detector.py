@@ -902,18 +902,22 @@ class _Context:
 
     def _negation_carried(self) -> Set[int]:
         """Clauses that continue a negated comma list: "no fever, chills, or redness". The list
-        must start with a sign the negation covers: in "i can't sleep, chest pain" or "can't
-        hold it in, peeing everywhere" the negation is no list's, nor is one inside a sign: in
-        "can't bend any joint, temp 39.8" it is part of the sign. An item is short, starts with
+        must start with a sign the negation covers, after it in its clause ("the pump cost
+        without insurance, and i've been having thoughts ..." negates no sign): in "i can't
+        sleep, chest pain" or "can't hold it in, peeing everywhere" the negation is no list's,
+        nor is one inside a sign: in "can't bend any joint, temp 39.8" it is part of the sign. An item is short, starts with
         a `list_continuers` word, or starts with a sign and goes on with a `list_alternatives`
         word ("no redness, swelling or discharge at the site"). An item that starts with a
         `list_breakers` word ("now") reports the present and ends the list: in "pump alarm
         earlier not actioned, now T 39.8, rigid" the fever and the rigidity are not negated."""
         words, doc, clause_of = self.words, self.doc, self.clause_of
-        signs = {clause_of[s] for key, spans in self.by_key.items()
-                 if key.startswith(("reason:", "cue:")) for s, _ in spans}
+        window = self.d._neg_window
+        # a negation that covers a sign after it ("no fever"; not "without insurance" after
+        # "how much does the pump cost") and is not itself inside one ("can't breathe")
         negated = {clause_of[s] for s, e in self.negations
-                   if not any(ss <= s and e <= se for ss, se in self._sign_spans)} & signs
+                   if not any(ss <= s and e <= se for ss, se in self._sign_spans)
+                   and any(e <= ss < e + window and clause_of[ss] == clause_of[s]
+                           for ss in self._sign_starts)}
         # clause -> [starts with a comma, words, first word, starts with a sign, has an "or"]
         info: Dict[int, List[Any]] = {}
         for i, word in enumerate(words):

@@ -155,6 +155,18 @@ def test_negation_inside_a_sign_starts_no_list(detector, text, expected):
     assert level(detector, text) == expected
 
 
+# a negated list starts only where the negation covers a sign after it: "without insurance" after
+# "the pump" negates no sign, so the clause after its comma is no item of a negated list
+@pytest.mark.parametrize("text, expected", [
+    ("how much does the pump cost without insurance, and i've been having thoughts of killing "
+     "myself lately", "emergency"),
+    ("what does a refill cost without insurance, fever 39 and the incision is red", "urgent"),
+    ("without fever, chills or redness", "none"),
+])
+def test_a_negation_starts_a_list_only_before_a_sign(detector, text, expected):
+    assert level(detector, text) == expected
+
+
 # a list item that starts with "now" (`list_breakers`) reports the present: it ends a negated list
 @pytest.mark.parametrize("text, expected", [
     ("Night staff: resident with baclofen ITB, pump alarm earlier not actioned, now T 39.8, rigid, "
