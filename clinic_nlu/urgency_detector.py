@@ -47,14 +47,14 @@ LEVELS = ("emergency", "urgent", "handoff")
 LEVEL_RANK = {level: rank for rank, level in enumerate(LEVELS)}
 SAFETY_NET_REASON = "safety_net"   # the reason code of an escalation added by the safety net
 SCOPES = ("negation", "hypothetical", "future", "general", "past", "past_recent", "chronic",
-          "chronic_weak", "candidacy", "resolved", "recovered")
+          "chronic_weak", "candidacy", "resolved", "recovered", "animal")
 # Scope cue lists of the patterns file that are compiled into the Matcher.
 # Each may have a "<name>_exceptions" list: a cue overlapping one of those does not count.
 CUE_LISTS = ("negation", "negation_after", "hypothetical", "future", "general", "present_statement",
              "overrides_strong", "overrides_aspect", "overrides_chronic", "past", "past_recent",
              "chronic", "chronic_weak", "candidacy", "resolved", "resolved_weak", "recovered",
              "relapse", "returned", "supposition", "past_tense", "present_tense", "remedied",
-             "reassured")
+             "reassured", "animal")
 SENTENCE_PUNCT = {".", "!", "?", ";", ":", ",", "…", "..", "...", "?!", "!?", "(", ")",
                   "[", "]", "/", "|", "•", "*", '"', "“", "”"}
 MAX_CHARS = 200_000          # longer input is cut (never an exception)
@@ -317,6 +317,7 @@ class UrgencyDetector:
         self._request_openers = [self._phrase_tuple(p) for p in scope.get("request_openers") or []]
         self._fillers = {str(w).lower() for w in scope.get("fillers") or []}
         self._list_continuers = {str(w).lower() for w in scope.get("list_continuers") or []}
+        self._animal_pronouns = {str(w).lower() for w in scope.get("animal_pronouns") or []}
         self._list_alternatives = {str(w).lower() for w in scope.get("list_alternatives") or []}
         self._list_breakers = {str(w).lower() for w in scope.get("list_breakers") or []}
         self._negation_barriers = {str(w).lower() for w in scope.get("negation_barriers") or []}
@@ -803,6 +804,7 @@ class _Context:
         self._weak_by_clause: Dict[int, List[Tuple[int, int]]] = defaultdict(list)
         for s, e in self.resolved_weak:
             self._weak_by_clause[clause_of[s]].append((s, e))
+        self._animal = self._animal_clauses()
         relapse = sorted(s for s, _ in by_key.get("scope:relapse", []))
         self._last_relapse_clause = clause_of[relapse[-1]] if relapse else -1
         # (start, clause) of the resolutions that end a sign told in the past anywhere before
@@ -941,6 +943,19 @@ class _Context:
                 carried.add(c)
         return carried
 
+    def _animal_clauses(self) -> Set[int]:
+        """Clauses about an animal (an `animal` cue in them: "my dog hurt his leg and can't walk
+        on it"), and a clause that goes on about it, joined by "and" with an `animal_pronouns`
+        subject: "my horse kicked the fence and its got a swollen leg"."""
+        clauses = {c for c, keys in self._soft_keys.items() if "scope:animal" in keys}
+        for c in range(1, self.n_clauses):
+            first = self._clause_start[c]
+            if (c - 1 in clauses and self.words[first] in self.d._and_words
+                    and first + 1 < len(self.words)
+                    and self.words[first + 1] in self.d._animal_pronouns):
+                clauses.add(c)
+        return clauses
+
     def _resolution_clauses(self, clause: int) -> List[int]:
         """The clause, the next one, and the clauses that continue that one with "and"/"or"."""
         clauses = [clause, clause + 1]
@@ -1035,6 +1050,10 @@ class _Context:
         has = lambda key: key in soft_keys
         has_hard = lambda key: key in hard_keys
         strong = has_hard("scope:overrides_strong")
+
+        # an animal's sign, not a person's ("my dog can't walk"): not overridable
+        if "animal" not in ignore and clause in self._animal:
+            return False
 
         # negation: a cue right before the match, in the same clause
         if "negation" not in ignore:

@@ -167,6 +167,31 @@ def test_a_negation_starts_a_list_only_before_a_sign(detector, text, expected):
     assert level(detector, text) == expected
 
 
+# an animal's sign is no person's (`animal` scope): in its clause, and in one joined by "and" with
+# an `animal_pronouns` subject; not where the animal acts on a person, nor in a person's clause
+@pytest.mark.parametrize("text, expected", [
+    ("my dog hurt his leg and cant walk on it so i may be late for my appointment", "none"),
+    ("my horse kicked the fence and its got a swollen leg, can i reschedule", "none"),
+    ("our cat is wheezing and cant breathe properly", "none"),
+    ("my cat threw up on the rug and i cant breathe, my chest is so tight", "emergency"),
+    ("my dog jumped on my stomach right on top of the pump", "urgent"),
+    ("the dog found him having a seizure", "emergency"),
+])
+def test_an_animals_sign_is_no_persons(detector, text, expected):
+    assert level(detector, text) == expected
+
+
+# the rules: confusion and severe rigidity after a missed refill are the withdrawal emergency
+# without a reading (without the missed refill, no rule fires)
+@pytest.mark.parametrize("text, expected", [
+    ("every muscle locked and she doesnt know where she is, her pump ran dry on monday", "emergency"),
+    ("he's stiff as a plank and talking nonsense", "none"),
+    ("stiff legs and a bit confused after the missed refill, no fever", "urgent"),
+])
+def test_withdrawal_without_a_reading(rules_only, text, expected):
+    assert level(rules_only, text) == expected
+
+
 # a list item that starts with "now" (`list_breakers`) reports the present: it ends a negated list
 @pytest.mark.parametrize("text, expected", [
     ("Night staff: resident with baclofen ITB, pump alarm earlier not actioned, now T 39.8, rigid, "
