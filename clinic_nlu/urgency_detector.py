@@ -907,11 +907,12 @@ class _Context:
         must start with a sign the negation covers, after it in its clause ("the pump cost
         without insurance, and i've been having thoughts ..." negates no sign): in "i can't
         sleep, chest pain" or "can't hold it in, peeing everywhere" the negation is no list's,
-        nor is one inside a sign: in "can't bend any joint, temp 39.8" it is part of the sign. An item is short, starts with
-        a `list_continuers` word, or starts with a sign and goes on with a `list_alternatives`
-        word ("no redness, swelling or discharge at the site"). An item that starts with a
-        `list_breakers` word ("now") reports the present and ends the list: in "pump alarm
-        earlier not actioned, now T 39.8, rigid" the fever and the rigidity are not negated."""
+        nor is one inside a sign: in "can't bend any joint, temp 39.8" it is part of the sign.
+        An item is short, starts with a `list_continuers` word, or starts with a sign and goes
+        on with a `list_alternatives` word ("no redness, swelling or discharge at the site").
+        An item that starts with a `list_breakers` word ("now") reports the present and ends the
+        list: in "pump alarm earlier not actioned, now T 39.8, rigid" the fever and the rigidity
+        are not negated."""
         words, doc, clause_of = self.words, self.doc, self.clause_of
         window = self.d._neg_window
         # a negation that covers a sign after it ("no fever"; not "without insurance" after
