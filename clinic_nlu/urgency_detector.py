@@ -642,17 +642,22 @@ class UrgencyDetector:
         return self._cue_names(self._match(doc)) if len(doc) else frozenset()
 
     def sign_status(self, text: str) -> str:
-        """"no sign" (no sign pattern matched), "set aside" (signs matched, and the rules put each
-        out of scope or excepted it) or "seen" (a sign matched in scope): where the safety net
-        may speak where no rule fired, and with which threshold (scripts/replay_safety_net.py)."""
+        """"no sign" (no sign pattern matched), "seen" (a sign matched in scope), "denied" (every
+        sign matched was negated or an animal's) or "set aside" (the rules put every sign out of
+        scope or excepted it, some for another reason): whether the safety net may speak where
+        no rule fired, and with which threshold (scripts/replay_safety_net.py)."""
         doc = self._working_doc(text)
         if not len(doc):
             return "no sign"
         ctx, _ = self._read(doc)
-        if not self._any_sign(ctx.by_key):
-            return "no sign"
-        seen, _ = self._sign_levels(ctx)
-        return "seen" if seen else "set aside"
+        return self._status(ctx, self._any_sign(ctx.by_key))[0]
+
+    def _status(self, ctx: "_Context", any_sign: bool) -> Tuple[str, FrozenSet[str]]:
+        """sign_status of a read message, and the levels of the signs seen in scope."""
+        if not any_sign:
+            return "no sign", frozenset()
+        seen, aside, denied = self._sign_levels(ctx)
+        return ("seen" if seen else "denied" if denied and not aside else "set aside"), seen
 
     def _any_sign(self, by_key: Dict[str, List[Tuple[int, int]]]) -> bool:
         return any(spans and key in self._sign_keys for key, spans in by_key.items())
@@ -685,36 +690,46 @@ class UrgencyDetector:
     def _raise(self, text: str, cues: FrozenSet[str], ctx: "_Context", found: Optional[Detection],
                sign_seen: bool, settings: SafetyNetSettings) -> Optional[Detection]:
         """The rules' result `found`, raised by the safety net where it may (never lowered).
-        A sign the rules put out of scope ("the incision is not red") is their call; where a
-        sign matched in scope and no rule fired ("can hardly breathe": no pattern said
-        "hardly"), the net is asked with a higher threshold: most misses of the blind sets were
-        such (scripts/replay_measured_sets.py)."""
-        seen, aside = self._sign_levels(ctx) if sign_seen else (frozenset(), frozenset())
+        Where a sign matched in scope and no rule fired ("can hardly breathe": no pattern said
+        "hardly"), the net is asked with a higher threshold than where none matched; where the
+        rules put every sign out of scope ("can barley breath": read as a question), with the
+        highest: their call stands unless the net is all but sure; where every sign was negated
+        or an animal's ("the incision is not red"), it is not asked. Most misses of the blind
+        sets were of the first two kinds (scripts/replay_measured_sets.py)."""
+        status, seen = self._status(ctx, sign_seen)
         if found is not None and found.level == "urgent":
             # only an emergency sign the rules saw in scope but could not complete may make it
             # one: the net alone leans to "emergency" on any "he" or "not" (observers, "not
             # breathing"), and "he is shaking like a leaf since his refill didnt happen" is not
             if "emergency" not in seen:
                 return found
-        elif aside and not seen:   # every sign they saw, they put out of scope themselves
+        elif status == "denied":   # negated or an animal's: not even the net overrides that
             return found
         p = self._safety_net.escalation_probability(text, cues)
-        level = decide(p, found.level if found else None, bool(seen), settings)
+        level = decide(p, found.level if found else None, status, settings)
         return Detection(level, SAFETY_NET_REASON) if level else found
 
-    def _sign_levels(self, ctx: "_Context") -> Tuple[FrozenSet[str], FrozenSet[str]]:
-        """Levels of the signs that matched in scope (`seen`), and of those whose every match the
-        rules set aside: out of scope or excepted ("i can't walk my dog")."""
-        seen, aside = set(), set()
+    def _sign_levels(self, ctx: "_Context") -> Tuple[FrozenSet[str], FrozenSet[str], FrozenSet[str]]:
+        """Levels of the signs that matched in scope (`seen`), of those whose every match the
+        rules set aside, out of scope or excepted (`aside`: "the headache from the trial went"),
+        and of those whose every match is an animal's or negated (`denied`: "my scar is neither
+        red nor swollen", "our cat can't breathe")."""
+        seen, aside, denied = set(), set(), set()
         for reason in self._reasons:
             if reason.level == "handoff":
                 continue
             excepted = ctx.spans(reason.except_key) if reason.except_key else []
             for group in (g for rule in reason.rules for g in rule.groups if not g.context):
-                if ctx.spans(group.key):
-                    valid = self._valid_spans(group, reason, ctx, excepted)
-                    (seen if valid else aside).add(reason.level)
-        return frozenset(seen), frozenset(aside)
+                spans = ctx.spans(group.key)
+                if not spans:
+                    continue
+                if self._valid_spans(group, reason, ctx, excepted):
+                    seen.add(reason.level)
+                elif all(ctx.denied(reason, start, end) for start, end in spans):
+                    denied.add(reason.level)
+                else:
+                    aside.add(reason.level)
+        return frozenset(seen), frozenset(aside), frozenset(denied)
 
     def _fires(self, reason: _Reason, ctx: "_Context", stripped: Tuple[str, ...]) -> bool:
         excepted = ctx.spans(reason.except_key) if reason.except_key else []
@@ -1041,6 +1056,26 @@ class _Context:
         return (i < n and i in self._negation_starts and self.clause_of[i] == clause
                 and self.words[i] in self.d._predicate_neg)
 
+    def denied(self, reason: _Reason, start: int, end: int) -> bool:
+        """Out of scope by the two scopes nothing overrides, not even the safety net: an
+        animal's sign, not a person's ("my dog can't walk"), and a negated one."""
+        clause = self.clause_of[start]
+        if "animal" not in reason.ignore and clause in self._animal:
+            return True
+        # negation: a cue right before the match, in the same clause
+        if "negation" not in reason.ignore:
+            if clause in self.negation_carried or self._negated_after(end) or self._negated_predicate(end):
+                return True
+            i = bisect.bisect_left(self.negations, (start - self.d._neg_window - 3, 0))
+            for s, e in self.negations[i:]:
+                if s >= start:
+                    break
+                if s < start and start - e < self.d._neg_window and self.clause_of[s] == clause:
+                    between = self.words[e:start]
+                    if not any(w in self.d._negation_barriers for w in between):
+                        return True
+        return False
+
     def in_scope(self, reason: _Reason, start: int, end: int) -> bool:
         clause = self.clause_of[start]
         hard = self.hard_of[start]
@@ -1052,22 +1087,8 @@ class _Context:
         has_hard = lambda key: key in hard_keys
         strong = has_hard("scope:overrides_strong")
 
-        # an animal's sign, not a person's ("my dog can't walk"): not overridable
-        if "animal" not in ignore and clause in self._animal:
+        if self.denied(reason, start, end):
             return False
-
-        # negation: a cue right before the match, in the same clause
-        if "negation" not in ignore:
-            if clause in self.negation_carried or self._negated_after(end) or self._negated_predicate(end):
-                return False
-            i = bisect.bisect_left(self.negations, (start - self.d._neg_window - 3, 0))
-            for s, e in self.negations[i:]:
-                if s >= start:
-                    break
-                if s < start and start - e < self.d._neg_window and self.clause_of[s] == clause:
-                    between = self.words[e:start]
-                    if not any(w in self.d._negation_barriers for w in between):
-                        return False
 
         # hypothetical: a cue anywhere before the match in the clause, or inside it
         # ("the pump will stop working"); a reason that ignores it but is `reassurable` still

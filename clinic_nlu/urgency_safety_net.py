@@ -6,8 +6,11 @@ tuning half of the table) and the NLU training examples. It never lowers or remo
 of the rules (`decide`):
 - where no rule fired, it escalates when at least `threshold` sure that the message reports an
   emergency or an urgent problem; `threshold_after_sign` where the rules saw a sign in scope but
-  could not complete a rule with it ("can hardly breathe"). A sign they put out of scope ("my
-  pump isn't beeping") is their call: the detector does not ask the net then;
+  could not complete a rule with it ("can hardly breathe"); `threshold_set_aside`, the highest,
+  where they put every sign they saw out of scope or excepted it, so that their call stands
+  unless the net is all but certain ("can barley breath lips going blue": "can" read as a
+  question). A sign negated or an animal's ("my pump isn't beeping", "our cat can't breathe")
+  is their call alone: the detector does not ask the net then;
 - where a rule found an urgent problem, it makes it an emergency when P(emergency) >= `upgrade`
   (the detector asks only if the rules saw an emergency sign they could not complete).
 
@@ -42,6 +45,7 @@ class SafetyNetSettings:
     threshold: float             # P(emergency) + P(urgent) at which the net escalates a message
                                  # in which the rules saw no sign
     threshold_after_sign: float  # the same where the rules saw a sign but fired no rule
+    threshold_set_aside: float   # the same where they put every sign they saw out of scope
     upgrade: float               # P(emergency) at which an urgent detection becomes an emergency
     c: float                     # inverse regularisation strength of the logistic regression
     cue_weight: float            # value of a present scope-cue feature
@@ -49,8 +53,10 @@ class SafetyNetSettings:
     @classmethod
     def from_config(cls, config: Dict[str, Any]) -> "SafetyNetSettings":
         settings = cls(*(float(config[name]) for name in
-                         ("threshold", "threshold_after_sign", "upgrade", "c", "cue_weight")))
-        probabilities = (settings.threshold, settings.threshold_after_sign, settings.upgrade)
+                         ("threshold", "threshold_after_sign", "threshold_set_aside", "upgrade",
+                          "c", "cue_weight")))
+        probabilities = (settings.threshold, settings.threshold_after_sign,
+                         settings.threshold_set_aside, settings.upgrade)
         if not all(0.0 < p < 1.0 for p in probabilities) or settings.c <= 0 or settings.cue_weight < 0:
             raise ValueError(f"bad safety_net settings: {config}")
         return settings
@@ -172,17 +178,19 @@ class SafetyNet:
         return self._model.predict_proba(features)[:, self._escalating]
 
 
-def decide(p: Dict[str, float], rules_level: Optional[str], sign_seen: bool,
+def decide(p: Dict[str, float], rules_level: Optional[str], sign_status: str,
            settings: SafetyNetSettings) -> Optional[str]:
     """"emergency" or "urgent" when the net's probabilities `p` are sure enough that the message
     reports more than the rules found (`rules_level`: their level, None if they found nothing),
-    else None. After an urgent detection it may only say "emergency"; where the rules saw a sign
-    (`sign_seen`) but fired no rule it must be surer than where they saw none."""
+    else None. After an urgent detection it may only say "emergency". Otherwise how sure it must
+    be depends on what the rules saw (`sign_status`, UrgencyDetector.sign_status): "no sign",
+    a sign "seen" in scope that completed no rule, or every sign "set aside" by them."""
     if rules_level == "emergency":
         return None
     if rules_level == "urgent":
         return "emergency" if p["emergency"] >= settings.upgrade else None
-    threshold = settings.threshold_after_sign if sign_seen else settings.threshold
+    threshold = {"no sign": settings.threshold, "seen": settings.threshold_after_sign,
+                 "set aside": settings.threshold_set_aside}[sign_status]
     if p["emergency"] + p["urgent"] < threshold:
         return None
     return "emergency" if p["emergency"] > p["urgent"] else "urgent"

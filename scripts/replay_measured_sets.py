@@ -4,7 +4,7 @@ today's way of consulting the safety net (`UrgencyDetector._raise`) and today's 
     PYTHONPATH=. python scripts/replay_measured_sets.py [COMMIT ...]
 
 For each commit (default: those that measured held-out v5 to v23; v9 to v23 were measured with
-today's way already), its clinic_nlu/, data/ and tests/data/ are exported from git to a temporary
+today's way but for `threshold_set_aside`: before it, a sign set aside kept the net out), its clinic_nlu/, data/ and tests/data/ are exported from git to a temporary
 folder and its detector is built there: its rules and a safety net trained on its tuning half
 only, so the held-out set it measured is as blind as it was then. Printed per set: the figures
 as measured then, with the rules alone, and with the `safety_net` settings of today's
@@ -12,7 +12,8 @@ urgency_patterns.yml ("negatives escalated" counts any detection, as scripts/eva
 
 Old detectors are driven through private methods that all these commits share (`_working_doc`,
 `_match`, `_sign_keys`, `_cue_names`, `_clauses`, `_Context`, `_valid_spans`), with today's
-`UrgencyDetector._raise`; a commit without them is reported and skipped.
+`UrgencyDetector._raise`, `_sign_levels`, `_status` and `_Context.denied`; a commit without
+them is reported and skipped.
 """
 import importlib.util
 import subprocess
@@ -75,18 +76,24 @@ def _replay(folder: Path) -> List[Tuple[str, str, str, Optional[str]]]:
         settings = current_detector.SafetyNetSettings.from_config(yaml.safe_load(handle)["safety_net"])
     detector = UrgencyDetector.from_yaml()
     net = detector._safety_net
-    # today's reading of which signs the rules saw, on the old rules
+    rows = load_labelled(folder / "tests" / "data" / "urgency_heldout.yml")
+    measured = [detector.detect(row["text"]) for row in rows]
+    detector._safety_net = None
+    rules = [detector.detect(row["text"]) for row in rows]
+    detector._safety_net = net
+    # today's reading of which signs the rules saw, on the old rules (after the old detector's
+    # own measurement, which reads them its way), and of which are denied (negated, or an
+    # animal's: a scope new in v16's commit)
     detector._sign_levels = types.MethodType(current_detector.UrgencyDetector._sign_levels, detector)
-    rows = []
-    for row in load_labelled(folder / "tests" / "data" / "urgency_heldout.yml"):
+    detector._status = types.MethodType(current_detector.UrgencyDetector._status, detector)
+    old_module._Context.denied = current_detector._Context.denied
+    if not hasattr(old_module._Context, "_animal"):
+        old_module._Context._animal = frozenset()
+    replayed = []
+    for row, then, found in zip(rows, measured, rules):
         text = row["text"]
-        measured = detector.detect(text)
-        detector._safety_net = None
-        rules = detector.detect(text)
-        detector._safety_net = net
-        rules_level = rules.level if rules else None
         doc = detector._working_doc(text)
-        today = rules_level
+        today = found.level if found else None
         if len(doc):
             by_key = detector._match(doc)
             sign_seen = any(spans and key in detector._sign_keys for key, spans in by_key.items())
@@ -95,12 +102,12 @@ def _replay(folder: Path) -> List[Tuple[str, str, str, Optional[str]]]:
             clause_of, hard_of = detector._clauses(words, [t.is_punct for t in doc],
                                                    [t.lemma_ for t in doc])
             ctx = old_module._Context(detector, doc, words, clause_of, hard_of, by_key)
-            raised = current_detector.UrgencyDetector._raise(detector, text, cues, ctx, rules,
+            raised = current_detector.UrgencyDetector._raise(detector, text, cues, ctx, found,
                                                               sign_seen, settings)
             today = raised.level if raised else None
-        rows.append((row["level"], measured.level if measured else "none", rules_level or "none",
-                     today or "none"))
-    return rows
+        replayed.append((row["level"], then.level if then else "none",
+                         found.level if found else "none", today or "none"))
+    return replayed
 
 
 def figures(pairs: List[Tuple[str, str]]) -> str:

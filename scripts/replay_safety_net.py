@@ -9,9 +9,10 @@ since been tuned on these parts, so this measures the net alone, which is what s
 rules on a new wording. Printed, over all retired parts together:
 
 - per escalation threshold: how many emergency and urgent rows the net would escalate, and how
-  many `none` rows: of those in which today's rules see no sign (`threshold` applies), and of
-  those in which they see one but neither fire nor set it aside (`threshold_after_sign`); a sign
-  set aside by a scope rule keeps the net out;
+  many `none` rows: of those in which today's rules see no sign (`threshold` applies), of those
+  in which they see one but neither fire nor set it aside (`threshold_after_sign`), and of those
+  in which they set aside every sign they see (`threshold_set_aside`; one negated or an
+  animal's keeps the net out);
 - per upgrade threshold: how often a net sure of an emergency is right, i.e. the share of emergency
   rows and of urgent rows with P(emergency) at or above it (the net may raise a rule's urgent
   detection to an emergency: `upgrade` in the `safety_net` settings).
@@ -34,7 +35,7 @@ from clinic_nlu.urgency_safety_net import (SafetyNet, SafetyNetSettings, load_la
 
 PART_MARK = "# ================================================================ "
 RETIRED = "retired held-out"
-THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
+THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
 UPGRADES = (0.5, 0.6, 0.7, 0.8, 0.9)
 
 
@@ -90,17 +91,18 @@ def main() -> int:
     escalating = [p for _, level, _, p in scored if level in ("emergency", "urgent")]
     unseen_negatives = [p for _, level, sign, p in scored if level == "none" and sign == "no sign"]
     seen_negatives = [p for _, level, sign, p in scored if level == "none" and sign == "seen"]
+    aside_negatives = [p for _, level, sign, p in scored if level == "none" and sign == "set aside"]
     parts_seen = sorted({name for name, *_ in scored})
     print(f"{len(scored)} rows of {len(parts_seen)} retired held-out sets ({', '.join(parts_seen)})")
     print(f"settings: {config}")
     print("\nescalation threshold (P(emergency) + P(urgent)): rows the net would escalate")
     print(f"{'t':>5}  {'emergency+urgent':>20}  {'none, rules see no sign':>24}  "
-          f"{'none, a sign not set aside':>28}")
+          f"{'none, a sign not set aside':>28}  {'none, every sign set aside':>28}")
     for t in THRESHOLDS:
         def over(ps):
             return f"{sum(p['emergency'] + p['urgent'] >= t for p in ps)}/{len(ps)}"
         print(f"{t:>5.2f}  {over(escalating):>20}  {over(unseen_negatives):>24}  "
-              f"{over(seen_negatives):>28}")
+              f"{over(seen_negatives):>28}  {over(aside_negatives):>28}")
     emergencies = [p for _, level, _, p in scored if level == "emergency"]
     urgents = [p for _, level, _, p in scored if level == "urgent"]
     print("\nupgrade threshold (P(emergency)):")

@@ -710,7 +710,8 @@ def test_v3_families(detector, text, expected):
     ("why is a pump infection so dangerous", "none"),
     ("why is an infection around the pump considered serious", "none"),
     ("why is my incision oozing, is that dangerous", "urgent"),
-    # signs the rules see and set aside themselves (so the safety net is not asked): a cold or
+    # signs the rules see and set aside themselves (so the safety net is asked only with its
+    # highest threshold, or not at all where they are negated): a cold or
     # the flu by name, a vaccine, someone else shivering, negated site signs, a treatment as
     # the "way out", a refill that is weeks away
     ("my husband has the flu, can i still bring him for his refill tomorrow", "none"),

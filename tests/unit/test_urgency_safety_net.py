@@ -33,7 +33,7 @@ def _toy_net(cue_weight=0.5):
               "emergency"]
     cues = [frozenset(), frozenset(), frozenset(), frozenset({"general"}), frozenset({"general"}),
             frozenset({"general"}), frozenset(), frozenset(), frozenset(), frozenset()]
-    return SafetyNet.fit(texts, cues, levels, SafetyNetSettings(0.6, 0.8, 0.7, 16, cue_weight))
+    return SafetyNet.fit(texts, cues, levels, SafetyNetSettings(0.6, 0.8, 0.95, 0.7, 16, cue_weight))
 
 
 def test_hand_computed_probabilities_equal_sklearns(detector, examples):
@@ -102,14 +102,30 @@ def test_an_urgent_detection_can_become_an_emergency(toy, rules_only):
     assert toy.detect("my pump is beeping and my dad is blorping").level == "urgent"
 
 
-def test_a_sign_the_rules_put_out_of_scope_is_their_call(detector):
-    """The net is not asked when the rules put every sign they saw out of scope."""
+def test_a_negated_sign_is_the_rules_call(detector):
+    """The net is not asked when every sign the rules saw is negated (or an animal's)."""
     text = "my pump isn't beeping"
     net = detector._safety_net
     p = net.escalation_probability(text, detector.scope_cues(text))
     assert p["emergency"] + p["urgent"] >= net.settings.threshold   # alone it would escalate
-    assert detector.sign_status(text) == "set aside"
+    assert detector.sign_status(text) == "denied"
     assert detector.detect(text) is None
+
+
+def test_a_net_all_but_sure_overrules_a_sign_set_aside(toy, rules_only):
+    """"dizzy" is told in the past, but the net is sure of an emergency it has learnt
+    ("blorping"); negated, the same sign keeps the net out however sure it is."""
+    text = "i was dizzy last year, blorping blorping"
+    assert rules_only.detect(text) is None
+    assert toy.sign_status(text) == "set aside"
+    p = toy._safety_net.escalation_probability(text, toy.scope_cues(text))
+    assert p["emergency"] + p["urgent"] >= toy._safety_net.settings.threshold_set_aside
+    assert toy.detect(text) == Detection("emergency", SAFETY_NET_REASON)
+    negated = "not dizzy, blorping blorping"
+    assert toy.sign_status(negated) == "denied"
+    p = toy._safety_net.escalation_probability(negated, toy.scope_cues(negated))
+    assert p["emergency"] + p["urgent"] >= toy._safety_net.settings.threshold_set_aside
+    assert toy.detect(negated) is None
 
 
 def test_a_sign_seen_but_no_rule_fired_asks_the_net(toy, rules_only):
@@ -123,31 +139,33 @@ def test_a_sign_seen_but_no_rule_fired_asks_the_net(toy, rules_only):
     assert toy.detect(text) == Detection("emergency", SAFETY_NET_REASON)
 
 
-SETTINGS = SafetyNetSettings(threshold=0.6, threshold_after_sign=0.8, upgrade=0.7, c=16,
-                             cue_weight=0.5)
+SETTINGS = SafetyNetSettings(threshold=0.6, threshold_after_sign=0.8, threshold_set_aside=0.95,
+                             upgrade=0.7, c=16, cue_weight=0.5)
 
 
-@pytest.mark.parametrize("p, rules_level, sign_seen, expected", [
-    ({"emergency": 0.1, "urgent": 0.6}, None, False, "urgent"),
-    ({"emergency": 0.1, "urgent": 0.6}, None, True, None),          # below threshold_after_sign
-    ({"emergency": 0.1, "urgent": 0.75}, None, True, "urgent"),
-    ({"emergency": 0.5, "urgent": 0.3}, None, True, "emergency"),
-    ({"emergency": 0.1, "urgent": 0.4}, None, False, None),
-    ({"emergency": 0.1, "urgent": 0.7}, "handoff", False, "urgent"),  # a handoff that reports more
-    ({"emergency": 0.69, "urgent": 0.3}, "urgent", True, None),      # below upgrade
-    ({"emergency": 0.7, "urgent": 0.3}, "urgent", True, "emergency"),
-    ({"emergency": 0.0, "urgent": 1.0}, "urgent", True, None),       # never more of the same
-    ({"emergency": 0.0, "urgent": 1.0}, "emergency", True, None),    # never lower
+@pytest.mark.parametrize("p, rules_level, sign_status, expected", [
+    ({"emergency": 0.1, "urgent": 0.6}, None, "no sign", "urgent"),
+    ({"emergency": 0.1, "urgent": 0.6}, None, "seen", None),          # below threshold_after_sign
+    ({"emergency": 0.1, "urgent": 0.75}, None, "seen", "urgent"),
+    ({"emergency": 0.5, "urgent": 0.3}, None, "seen", "emergency"),
+    ({"emergency": 0.1, "urgent": 0.8}, None, "set aside", None),     # below threshold_set_aside
+    ({"emergency": 0.9, "urgent": 0.05}, None, "set aside", "emergency"),
+    ({"emergency": 0.1, "urgent": 0.4}, None, "no sign", None),
+    ({"emergency": 0.1, "urgent": 0.7}, "handoff", "no sign", "urgent"),  # a handoff that reports more
+    ({"emergency": 0.69, "urgent": 0.3}, "urgent", "seen", None),      # below upgrade
+    ({"emergency": 0.7, "urgent": 0.3}, "urgent", "seen", "emergency"),
+    ({"emergency": 0.0, "urgent": 1.0}, "urgent", "seen", None),       # never more of the same
+    ({"emergency": 0.0, "urgent": 1.0}, "emergency", "seen", None),    # never lower
 ])
-def test_decide(p, rules_level, sign_seen, expected):
-    assert decide(p, rules_level, sign_seen, SETTINGS) == expected
+def test_decide(p, rules_level, sign_status, expected):
+    assert decide(p, rules_level, sign_status, SETTINGS) == expected
 
 
 def test_the_toy_net_escalates_only_when_sure_enough():
     net = _toy_net()
 
     def level(text, cues=frozenset()):
-        return decide(net.escalation_probability(text, cues), None, False, net.settings)
+        return decide(net.escalation_probability(text, cues), None, "no sign", net.settings)
 
     assert level("my pump is glorbing") == "urgent"
     assert level("my dad is blorping") == "emergency"
@@ -177,15 +195,17 @@ def test_the_net_never_learns_from_the_held_out_half(examples, eval_urgency):
     assert not shared, f"{len(shared)} held-out messages are in the examples"
 
 
-GOOD = {"threshold": 0.6, "threshold_after_sign": 0.8, "upgrade": 0.7, "c": 1, "cue_weight": 0.5}
+GOOD = {"threshold": 0.6, "threshold_after_sign": 0.8, "threshold_set_aside": 0.95, "upgrade": 0.7,
+        "c": 1, "cue_weight": 0.5}
 
 
 @pytest.mark.parametrize("change", [
-    {"threshold": 0}, {"threshold": 1.0}, {"threshold_after_sign": 1.2}, {"upgrade": 0},
+    {"threshold": 0}, {"threshold": 1.0}, {"threshold_after_sign": 1.2},
+    {"threshold_set_aside": 1.0}, {"upgrade": 0},
     {"c": 0}, {"cue_weight": -1},
 ])
 def test_bad_settings_are_refused(change):
-    assert SafetyNetSettings.from_config(GOOD) == SafetyNetSettings(0.6, 0.8, 0.7, 1, 0.5)
+    assert SafetyNetSettings.from_config(GOOD) == SafetyNetSettings(0.6, 0.8, 0.95, 0.7, 1, 0.5)
     with pytest.raises(ValueError):
         SafetyNetSettings.from_config({**GOOD, **change})
 
@@ -193,7 +213,7 @@ def test_bad_settings_are_refused(change):
 def test_a_table_without_every_level_is_refused():
     with pytest.raises(ValueError, match="every level"):
         SafetyNet.fit(["glorbing", "thanks"], [frozenset(), frozenset()], ["urgent", "none"],
-                      SafetyNetSettings(0.6, 0.8, 0.7, 16, 0.5))
+                      SafetyNetSettings(0.6, 0.8, 0.95, 0.7, 16, 0.5))
 
 
 def test_nlu_examples_are_labelled_by_their_intent(tmp_path):
