@@ -196,11 +196,12 @@ def test_withdrawal_without_a_reading(rules_only, text, expected):
 @pytest.mark.parametrize("text, expected", [
     ("Night staff: resident with baclofen ITB, pump alarm earlier not actioned, now T 39.8, rigid, "
      "agitated and disoriented", "emergency"),
-    ("no fever, now rigid", "none"),   # "rigid" alone is no sign
+    ("no fever, now rigid", "none"),   # "rigid" alone is no rule's sign (the net may differ)
     ("no fever, chills or redness", "none"),
 ])
-def test_a_list_breaker_ends_a_negated_list(detector, text, expected):
-    assert level(detector, text) == expected
+def test_a_list_breaker_ends_a_negated_list(rules_only, text, expected):
+    """A rule of the scope (the safety net, retrained on every new row, is tested apart)."""
+    assert level(rules_only, text) == expected
 
 
 # a comma-list item after a supposition that names a sign is supposed too; not one that states the
