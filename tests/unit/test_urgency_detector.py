@@ -770,13 +770,12 @@ def test_rules_see_the_sign_they_set_aside(detector, text):
 
 
 # ---------------------------------------------------------------- the labelled table
-# The held-out half (v27 and v28, 771 messages, each part by another writer), written by someone
-# who saw neither the patterns nor the earlier sets, and never read while tuning, does not meet
-# the thresholds. Both parts were measured once with the same detector. With the rules and the
-# safety net: emergency recall 1.0 (213/213), urgent 0.987 (224/227: 1 escalated as an
-# emergency, 2 not escalated); 6.7% of negatives escalate (20/300; v27 alone 15/154, its writer
-# used sign words in unrelated senses), over the issue's 5%. (The rules alone: 0.977, 0.943,
-# 6.7%.) v1 to v26 were each measured, missed too, and were retired into the tuning half
+# The held-out half (v29, 376 messages), written by someone who saw neither the patterns nor the
+# earlier sets, and never read while tuning, does not meet the thresholds: with the rules and the
+# safety net, emergency recall 1.0 (104/104) and urgent 1.0 (107/107), but 7.3% of negatives
+# escalate (11/150, 1 of them a handoff; its writer was asked for a third of the negatives to use
+# alarming words loosely), over the issue's 5%. (The rules alone: 0.990, 0.963, 7.3%.) v1 to v28
+# were each measured, missed too, and were retired into the tuning half
 # (clinic_nlu/urgency_examples.yml, figures in its header; v25 alone met the bar, measured
 # together with v26, which did not). Issue "Urgency detection" stays open. The check still runs
 # and reports; strict: once it passes, this marker must go.
@@ -800,8 +799,8 @@ def test_labelled_table_thresholds(detector, eval_urgency, half):
 # Until then, the held-out figures may not get worse than what was measured on this set (a
 # ratchet: tighten these when the detector improves; never loosen them to make a change pass;
 # a new held-out set starts from its own first measurement).
-HELD_OUT_FLOOR = {"emergency": 1.0, "urgent": 0.986}  # 213/213, 224/227
-HELD_OUT_MAX_NONE_ESCALATED = 0.067  # 20/300
+HELD_OUT_FLOOR = {"emergency": 1.0, "urgent": 1.0}  # 104/104, 107/107
+HELD_OUT_MAX_NONE_ESCALATED = 0.074  # 11/150
 
 
 def test_held_out_figures_do_not_regress(detector, eval_urgency):
