@@ -4,8 +4,9 @@ today's way of consulting the safety net (`UrgencyDetector._raise`) and today's 
     PYTHONPATH=. python scripts/replay_measured_sets.py [COMMIT ...]
 
 For each commit (default: those that measured held-out v5 to v30; v9 to v23 were measured with
-today's way but for `threshold_set_aside`: before it, a sign set aside kept the net out), its clinic_nlu/, data/ and tests/data/ are exported from git to a temporary
-folder and its detector is built there: its rules and a safety net trained on its tuning half
+today's way but for `threshold_set_aside`: before it, a sign set aside kept the net out), its
+clinic_nlu/, data/ and tests/data/ are exported from git to a temporary folder and its
+detector is built there: its rules and a safety net trained on its tuning half
 only, so the held-out set it measured is as blind as it was then. Printed per set: the figures
 as measured then, with the rules alone, and with the `safety_net` settings of today's
 urgency_patterns.yml ("negatives escalated" counts any detection, as scripts/eval_urgency.py).

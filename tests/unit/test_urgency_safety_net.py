@@ -102,12 +102,26 @@ def test_an_urgent_detection_can_become_an_emergency(toy, rules_only):
     assert toy.detect("my pump is beeping and my dad is blorping").level == "urgent"
 
 
+def _escalating(detector, text):
+    """P(emergency) + P(urgent) of the detector's safety net for the text."""
+    p = detector._safety_net.escalation_probability(text, detector.scope_cues(text))
+    return p["emergency"] + p["urgent"]
+
+
+def _assert_the_net_decides(toy, rules_only, text, sign_status, threshold):
+    """No rule fires; the rules read the text's signs as `sign_status`; the toy net, at least
+    `threshold` sure, escalates it as an emergency."""
+    assert rules_only.detect(text) is None
+    assert toy.sign_status(text) == sign_status
+    assert _escalating(toy, text) >= threshold
+    assert toy.detect(text) == Detection("emergency", SAFETY_NET_REASON)
+
+
 def test_a_negated_sign_is_the_rules_call(detector):
     """The net is not asked when every sign the rules saw is negated (or an animal's)."""
     text = "my pump isn't beeping"
-    net = detector._safety_net
-    p = net.escalation_probability(text, detector.scope_cues(text))
-    assert p["emergency"] + p["urgent"] >= net.settings.threshold   # alone it would escalate
+    # where no sign matched, the net would escalate it
+    assert _escalating(detector, text) >= detector._safety_net.settings.threshold
     assert detector.sign_status(text) == "denied"
     assert detector.detect(text) is None
 
@@ -115,28 +129,19 @@ def test_a_negated_sign_is_the_rules_call(detector):
 def test_a_net_all_but_sure_overrules_a_sign_set_aside(toy, rules_only):
     """"dizzy" is told in the past, but the net is sure of an emergency it has learnt
     ("blorping"); negated, the same sign keeps the net out however sure it is."""
-    text = "i was dizzy last year, blorping blorping"
-    assert rules_only.detect(text) is None
-    assert toy.sign_status(text) == "set aside"
-    p = toy._safety_net.escalation_probability(text, toy.scope_cues(text))
-    assert p["emergency"] + p["urgent"] >= toy._safety_net.settings.threshold_set_aside
-    assert toy.detect(text) == Detection("emergency", SAFETY_NET_REASON)
+    _assert_the_net_decides(toy, rules_only, "i was dizzy last year, blorping blorping",
+                            "set aside", toy._safety_net.settings.threshold_set_aside)
     negated = "not dizzy, blorping blorping"
     assert toy.sign_status(negated) == "denied"
-    p = toy._safety_net.escalation_probability(negated, toy.scope_cues(negated))
-    assert p["emergency"] + p["urgent"] >= toy._safety_net.settings.threshold_set_aside
+    assert _escalating(toy, negated) >= toy._safety_net.settings.threshold_set_aside
     assert toy.detect(negated) is None
 
 
 def test_a_sign_seen_but_no_rule_fired_asks_the_net(toy, rules_only):
     """"confused" is a sign, but no rule fires on it alone: the net decides, with
     threshold_after_sign."""
-    text = "she seems confused and is blorping"
-    assert rules_only.detect(text) is None
-    assert toy.sign_status(text) == "seen"
-    p = toy._safety_net.escalation_probability(text, toy.scope_cues(text))
-    assert p["emergency"] + p["urgent"] >= toy._safety_net.settings.threshold_after_sign
-    assert toy.detect(text) == Detection("emergency", SAFETY_NET_REASON)
+    _assert_the_net_decides(toy, rules_only, "she seems confused and is blorping", "seen",
+                            toy._safety_net.settings.threshold_after_sign)
 
 
 SETTINGS = SafetyNetSettings(threshold=0.6, threshold_after_sign=0.8, threshold_set_aside=0.95,
