@@ -174,8 +174,8 @@ class UrgencyDetector:
     def from_yaml(cls, path: Path = DEFAULT_PATTERNS, nlp: Optional[Language] = None,
                   safety_net: bool = True) -> "UrgencyDetector":
         """The rules of the patterns file, plus the learned safety net of its `safety_net`
-        section (trained here on its examples and the NLU training examples, about two
-        seconds) unless safety_net=False."""
+        section (trained here on its examples and the NLU training examples, about half a
+        minute) unless safety_net=False."""
         with open(path, encoding="utf-8") as handle:
             config = yaml.load(handle, Loader=_PatternLoader)
         if nlp is None:

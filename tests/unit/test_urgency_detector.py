@@ -421,15 +421,25 @@ def test_doc_from_a_separately_loaded_pipeline(detector, nlp, tmp_path):
 
 
 def test_pattern_engine_agrees_with_spacy_matcher(detector, eval_urgency):
-    """The detector's string matcher gives exactly spaCy Matcher's matches for its patterns."""
+    """The detector's string matcher gives exactly spaCy Matcher's matches for its patterns,
+    on every 8th tuning message and on the first three messages each pattern key matches in
+    the engine (spaCy's Matcher takes about 10 ms a message: the whole table took minutes)."""
     from collections import defaultdict
 
     matcher = detector.spacy_matcher()
-    texts = [row["text"] for row in load_labelled(eval_urgency.TUNING)] + [
+    table = [row["text"] for row in load_labelled(eval_urgency.TUNING)]
+    texts = table[::8] + [
         "i cnat breth and my pump keeps beepin, also no fever",
         "if my incision gets red n swollen what happens? btw my legs are numb",
         "temp 101.5 after the implant, pain 10/10, can someone call me back",
     ]
+    hits = defaultdict(int)
+    for text in table:
+        keys = [k for k in detector._match(detector._working_doc(text)) if hits[k] < 3]
+        for key in keys:
+            hits[key] += 1
+        if keys:
+            texts.append(text)
     for text in texts:
         doc = detector._working_doc(text)
         expected = defaultdict(set)
@@ -439,7 +449,8 @@ def test_pattern_engine_agrees_with_spacy_matcher(detector, eval_urgency):
 
 
 def test_default_pipeline_is_built_when_none_given():
-    assert UrgencyDetector.from_yaml().detect("my pump is beeping") == Detection("urgent", "pump_alarm")
+    rules = UrgencyDetector.from_yaml(safety_net=False)  # the net's training is no part of this
+    assert rules.detect("my pump is beeping") == Detection("urgent", "pump_alarm")
 
 
 def test_every_reason_in_the_patterns_file_has_a_known_level():
