@@ -376,8 +376,11 @@ class UrgencyDetector:
                        bool(spec.get("reassurable")))
 
     def _build_known_words(self) -> Set[str]:
-        """Lemmas of the lookup table (its keys are hashed; `_is_known` checks those)."""
+        """Words the typo correction keeps: English stop words, the `known_words` of the
+        patterns file (Spanish: "esta" is no typo of a pattern word) and the lemmas of the
+        lookup table (its keys are hashed; `_is_known` checks those)."""
         known = {str(w).lower() for w in self._nlp.Defaults.stop_words}
+        known |= {str(w).lower() for w in self._config.get("known_words") or []}
         if self._lemma_table is not None:
             known |= {str(v) for v in self._lemma_table.values()}
         return known
