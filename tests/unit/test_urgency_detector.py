@@ -781,14 +781,14 @@ def test_rules_see_the_sign_they_set_aside(detector, text):
 
 
 # ---------------------------------------------------------------- the labelled table
-# The held-out half (v37, 366 messages), written by someone who saw neither the patterns nor the
+# The held-out half (v38, 363 messages), written by someone who saw neither the patterns nor the
 # earlier sets, and never read while tuning, does not meet the thresholds. With the rules and the
-# safety net: emergency recall 1.0 (104/104), urgent 0.991 (111/112: 1 not escalated); 2.2% of
-# negatives escalate (3/135), within the issue's 5%. (The rules alone: 1.0, 0.973, 0.7%.) v1 to
-# v36 were each measured, missed too, and were retired into the tuning half
-# (clinic_nlu/urgency_examples.yml, figures in its header; v25 alone met the bar, measured
-# together with v26, which did not). Issue "Urgency detection" stays open. The check still
-# runs and reports; strict: once it passes, this marker must go.
+# safety net: emergency recall 1.0 (99/99), urgent 0.991 (107/108: 1 escalated as an emergency),
+# so every urgent or emergency message escalates; 0.7% of negatives escalate (1/139). (The rules
+# alone: 0.990, 0.991, 0.7%.) v1 to v37 were each measured, missed too, and were retired into
+# the tuning half (clinic_nlu/urgency_examples.yml, figures in its header; v25 alone met the
+# bar, measured together with v26, which did not). Issue "Urgency detection" stays open. The
+# check still runs and reports; strict: once it passes, this marker must go.
 HELD_OUT_KNOWN_FAILURE = pytest.mark.xfail(
     strict=True, reason="held-out recall below 1.0: the detector does not generalize to it yet")
 
@@ -809,8 +809,8 @@ def test_labelled_table_thresholds(detector, eval_urgency, half):
 # Until then, the held-out figures may not get worse than what was measured on this set (a
 # ratchet: tighten these when the detector improves; never loosen them to make a change pass;
 # a new held-out set starts from its own first measurement).
-HELD_OUT_FLOOR = {"emergency": 1.0, "urgent": 0.991}  # 104/104, 111/112
-HELD_OUT_MAX_NONE_ESCALATED = 0.023  # 3/135
+HELD_OUT_FLOOR = {"emergency": 1.0, "urgent": 0.990}  # 99/99, 107/108
+HELD_OUT_MAX_NONE_ESCALATED = 0.008  # 1/139
 
 
 def test_held_out_figures_do_not_regress(detector, eval_urgency):
