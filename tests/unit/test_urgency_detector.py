@@ -167,6 +167,29 @@ def test_a_negation_starts_a_list_only_before_a_sign(detector, text, expected):
     assert level(detector, text) == expected
 
 
+# Spanish: the signs and the scopes that matter most have Spanish patterns (checked by the rules
+# alone, so that the net's guess cannot hide a missing pattern), and `known_words` keeps everyday
+# Spanish from being "corrected" into English pattern words ("esta" had become "usta", a past cue)
+@pytest.mark.parametrize("text, expected", [
+    ("mi esposo no puede respirar bien, le recargaron la bomba hoy", "emergency"),
+    ("mi hija está convulsionando, tiene la bomba de baclofeno", "emergency"),
+    ("ya no quiero vivir, quiero morirme", "emergency"),
+    ("La bomba está pitando desde esta mañana", "urgent"),
+    ("la herida está hinchada y le sale pus", "urgent"),
+    ("puedo hablar con una enfermera por favor", "handoff"),
+    ("no tengo fiebre, la herida está bien, cuándo es la próxima recarga?", "none"),
+    ("qué pasa si la bomba empieza a pitar?", "none"),
+    ("la bomba pitó hace meses y ya la arreglaron, todo bien", "none"),
+    ("la mía nunca ha sonado, cómo suena la alarma?", "none"),
+])
+def test_spanish_signs_and_scopes(rules_only, text, expected):
+    assert level(rules_only, text) == expected
+
+
+def test_known_words_are_not_corrected(rules_only):
+    assert [t.text for t in rules_only._working_doc("la bomba está pitando desde esta mañana")][5] == "esta"
+
+
 # an animal's sign is no person's (`animal` scope): in its clause, and in one joined by "and" with
 # an `animal_pronouns` subject; not where the animal acts on a person, nor in a person's clause
 @pytest.mark.parametrize("text, expected", [
