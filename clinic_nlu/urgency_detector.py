@@ -307,6 +307,7 @@ class UrgencyDetector:
         self._label_marks = low("label_marks")
         self._need_predicate = low("soft_breaks_need_predicate")
         self._predicates = low("predicates")
+        self._abbreviations = low("abbreviations")
 
     def _compile_scope(self, scope: Dict[str, Any]) -> None:
         for name in CUE_LISTS:
@@ -518,6 +519,7 @@ class UrgencyDetector:
             text = _LONG_RUN.sub(lambda m: m.group(0) + " ", text)
             pairs = [(t.text, bool(t.whitespace_)) for t in self._nlp.make_doc(text.lower())]
         pairs = self._read_contractions([(text, space) for text, space in pairs if text])
+        pairs = self._drop_title_dots(pairs)
         words, spaces = [], []
         for k, (text, space) in enumerate(pairs):
             words.append("is" if self._is_label_mark(pairs, k) else self._normalize(text))
@@ -539,6 +541,17 @@ class UrgencyDetector:
             if full:
                 pairs[k], pairs[k + 1] = (full[0], space), (full[1], second_space)
         return pairs
+
+    def _drop_title_dots(self, pairs: List[Tuple[str, bool]]) -> List[Tuple[str, bool]]:
+        """ "please have Dr. Patel call me": the dot right after a title (`abbreviations`) ends
+        no sentence, so it is dropped and the clause goes on."""
+        kept: List[Tuple[str, bool]] = []
+        for text, space in pairs:
+            if text == "." and kept and not kept[-1][1] and kept[-1][0].lower() in self._abbreviations:
+                kept[-1] = (kept[-1][0], space)
+            else:
+                kept.append((text, space))
+        return kept
 
     def _is_label_mark(self, pairs: List[Tuple[str, bool]], k: int) -> bool:
         """ "fever: 101", "incision - red, hot": a colon or a free-standing dash between a word

@@ -256,6 +256,13 @@ def test_split_contraction_pieces_apart_stay_as_they_are(detector):
     assert detector.explain("gon na")["words"] == ["gon", "na"]
 
 
+# the dot of a title ends no sentence: the request goes on past "Dr."
+def test_a_title_dot_ends_no_clause(rules_only):
+    assert rules_only.explain("Dr. Patel")["words"] == ["dr", "patel"]
+    assert level(rules_only, "please have Dr. Patel speak with us") == "handoff"
+    assert rules_only.explain("my pump. patel")["words"] == ["my", "pump", ".", "patel"]
+
+
 @pytest.mark.parametrize("text", [
     "I have a collapsed disc in my lower back, could a pump help?",
     "my pain isn't responding to my medications anymore, is a pump an option",
