@@ -811,19 +811,14 @@ def test_rules_see_the_sign_they_set_aside(detector, text):
 
 
 # ---------------------------------------------------------------- the labelled table
-# The held-out half (v38, 363 messages), written by someone who saw neither the patterns nor the
-# earlier sets, and never read while tuning, does not meet the thresholds. With the rules and the
-# safety net: emergency recall 1.0 (99/99), urgent 0.991 (107/108: 1 escalated as an emergency),
-# so every urgent or emergency message escalates; 0.7% of negatives escalate (1/139). (The rules
-# alone: 0.990, 0.991, 0.7%.) v1 to v37 were each measured, missed too, and were retired into
-# the tuning half (clinic_nlu/urgency_examples.yml, figures in its header; v25 alone met the
-# bar, measured together with v26, which did not). Issue "Urgency detection" stays open. The
-# check still runs and reports; strict: once it passes, this marker must go.
-HELD_OUT_KNOWN_FAILURE = pytest.mark.xfail(
-    strict=True, reason="held-out recall below 1.0: the detector does not generalize to it yet")
-
-
-@pytest.mark.parametrize("half", ["tuning", pytest.param("heldout", marks=HELD_OUT_KNOWN_FAILURE)])
+# The held-out half (v39, 365 messages), written by someone who saw neither the patterns nor the
+# earlier sets, and never read while tuning, meets the thresholds: with the rules and the safety
+# net, emergency recall 1.0 (103/103), urgent 1.0 (109/109), 2.2% of negatives escalated (3/137).
+# (The rules alone: 0.971, 0.991, 0.7%: the net caught 3 emergencies and 1 urgent message.)
+# v1 to v38 were each measured once, missed, and were retired into the tuning half
+# (clinic_nlu/urgency_examples.yml, figures in its header). v39 was chosen as the held-out half
+# before it was measured (commit d33d632).
+@pytest.mark.parametrize("half", ["tuning", "heldout"])
 def test_labelled_table_thresholds(detector, eval_urgency, half):
     figures = eval_urgency.evaluate(eval_urgency.TUNING if half == "tuning" else eval_urgency.HELDOUT,
                                     detector)
@@ -836,18 +831,15 @@ def test_labelled_table_thresholds(detector, eval_urgency, half):
         assert figures.errors == []  # held-out texts are never kept
 
 
-# Until then, the held-out figures may not get worse than what was measured on this set (a
-# ratchet: tighten these when the detector improves; never loosen them to make a change pass;
-# a new held-out set starts from its own first measurement).
-HELD_OUT_FLOOR = {"emergency": 1.0, "urgent": 0.990}  # 99/99, 107/108
-HELD_OUT_MAX_NONE_ESCALATED = 0.008  # 1/139
+# Beyond the issue's 5%, the held-out negatives may not escalate more often than measured on this
+# set (a ratchet: tighten it when the detector improves; never loosen it to make a change pass).
+HELD_OUT_MAX_NONE_ESCALATED = 0.022  # 3/137
 
 
-def test_held_out_figures_do_not_regress(detector, eval_urgency):
+def test_held_out_false_alarms_do_not_regress(detector, eval_urgency):
     figures = eval_urgency.evaluate(eval_urgency.HELDOUT, detector)
-    for level, floor in HELD_OUT_FLOOR.items():
-        assert figures.recall(level) >= floor, f"held-out {level} recall {figures.recall(level):.3f}"
-    assert figures.none_escalated_share <= HELD_OUT_MAX_NONE_ESCALATED
+    assert figures.none_escalated_share <= HELD_OUT_MAX_NONE_ESCALATED, (
+        f"{figures.none_escalated}/{figures.none_total} held-out negatives escalate")
     assert figures.errors == []  # held-out texts are never kept
 
 
