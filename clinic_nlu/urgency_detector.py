@@ -97,12 +97,17 @@ class _Reason:
     except_key: Optional[str]
     remediable: bool = False   # a `remedied` cue ends its signs told in the past
     reassurable: bool = False  # a `reassured` cue in the message restores the hypothetical scope
+    unless_key: Optional[str] = None  # a match of this cue, stated, keeps the reason from firing
 
 
 # Scope check of a context match in another clause: only questions and suppositions count.
 _CONTEXT_REASON = _Reason("context", "urgent", [],
                           {"negation", "past", "past_recent", "chronic", "chronic_weak",
                            "candidacy", "resolved"}, False, False, None)
+# Scope check of an `unless_cue` match: it counts unless negated or supposed ("if she can't
+# wake easily" and "she doesn't wake easily" keep the reason).
+_UNLESS_REASON = _Reason("unless", "urgent", [], set(SCOPES) - {"negation", "hypothetical"},
+                         False, False, None)
 
 
 class PatternError(ValueError):
@@ -372,9 +377,13 @@ class UrgencyDetector:
         unknown = ignore - set(SCOPES)
         if unknown:
             raise PatternError(f"reason {name}: unknown scopes {sorted(unknown)}")
+        unless = spec.get("unless_cue")
+        if unless is not None and unless not in self._cue_keys:
+            raise PatternError(f"reason {name}: unknown unless_cue {unless!r}")
         return _Reason(name, level, rules, ignore, bool(spec.get("chronic_sensitive")),
                        bool(spec.get("request_ok")), except_key, bool(spec.get("remediable")),
-                       bool(spec.get("reassurable")))
+                       bool(spec.get("reassurable")),
+                       self._cue_keys[unless] if unless is not None else None)
 
     def _build_known_words(self) -> Set[str]:
         """Words the typo correction keeps: English stop words, the `known_words` of the
@@ -748,6 +757,9 @@ class UrgencyDetector:
         return frozenset(seen), frozenset(aside), frozenset(denied)
 
     def _fires(self, reason: _Reason, ctx: "_Context", stripped: Tuple[str, ...]) -> bool:
+        if reason.unless_key and any(ctx.in_scope(_UNLESS_REASON, start, end)
+                                     for start, end in ctx.spans(reason.unless_key)):
+            return False
         excepted = ctx.spans(reason.except_key) if reason.except_key else []
         for rule in reason.rules:
             if rule.whole_message and stripped in rule.whole_message:

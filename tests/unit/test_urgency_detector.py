@@ -374,6 +374,18 @@ def test_reassurance_restores_the_hypothetical_scope_of_self_harm(rules_only, te
     assert level(rules_only, text) == expected
 
 
+# overdose_drowsy has `unless_cue: ROUSABLE`: drowsy but easy to wake and answering is a reaction
+# (urgent), not a possible overdose; a rousability that is denied or supposed does not count
+@pytest.mark.parametrize("text, expected", [
+    ("sleepy since the refill but she wakes up easily and answers fine", "urgent"),
+    ("sleepy since the refill and she doesn't wake up easily", "emergency"),
+    ("sleepy since the refill, if she wakes up fine can she skip lunch?", "emergency"),
+    ("drowsy since the refill", "emergency"),
+])
+def test_a_rousable_person_is_no_possible_overdose(rules_only, text, expected):
+    assert level(rules_only, text) == expected
+
+
 # a longer item of a negated comma list that starts with a sign and offers another one
 @pytest.mark.parametrize("text, expected", [
     ("no redness, swelling or discharge at the site, just a small bruise", "none"),
