@@ -832,6 +832,12 @@ def test_rules_see_the_sign_they_set_aside(detector, text):
 # before it was measured (commit d33d632). Of seven more blind sets, each measured once as a
 # check before it was tuned on, only v41 and v45 met it too (README), so it is a bar met, not a
 # proof that no wording is missed.
+#
+# Beyond the issue's 5%, the held-out negatives may not escalate more often than measured on this
+# set (a ratchet: tighten it when the detector improves; never loosen it to make a change pass).
+HELD_OUT_MAX_NONE_ESCALATED = 0.022  # 3/137
+
+
 @pytest.mark.parametrize("half", ["tuning", "heldout"])
 def test_labelled_table_thresholds(detector, eval_urgency, half):
     figures = eval_urgency.evaluate(eval_urgency.TUNING if half == "tuning" else eval_urgency.HELDOUT,
@@ -842,19 +848,9 @@ def test_labelled_table_thresholds(detector, eval_urgency, half):
     assert figures.none_escalated_share <= 0.05, (
         f"{half}: {figures.none_escalated}/{figures.none_total} none messages escalate")
     if half == "heldout":
+        assert figures.none_escalated_share <= HELD_OUT_MAX_NONE_ESCALATED, (
+            f"{figures.none_escalated}/{figures.none_total} held-out negatives escalate")
         assert figures.errors == []  # held-out texts are never kept
-
-
-# Beyond the issue's 5%, the held-out negatives may not escalate more often than measured on this
-# set (a ratchet: tighten it when the detector improves; never loosen it to make a change pass).
-HELD_OUT_MAX_NONE_ESCALATED = 0.022  # 3/137
-
-
-def test_held_out_false_alarms_do_not_regress(detector, eval_urgency):
-    figures = eval_urgency.evaluate(eval_urgency.HELDOUT, detector)
-    assert figures.none_escalated_share <= HELD_OUT_MAX_NONE_ESCALATED, (
-        f"{figures.none_escalated}/{figures.none_total} held-out negatives escalate")
-    assert figures.errors == []  # held-out texts are never kept
 
 
 # The issue asks for a table of at least 250 messages, at least 80 of them tricky negatives and
